@@ -1,0 +1,18 @@
+//! Lambda entry point of the predict function: read the settings, open the
+//! registry once, then serve HTTP events.
+
+use std::sync::Arc;
+
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::logging::init();
+    let config = predict::Config::from_env()?;
+    let service = Arc::new(predict::Service::new(config).await?);
+    run(service_fn(move |event| {
+        let service = service.clone();
+        async move { predict::http::handle(&service, event).await }
+    }))
+    .await
+}
