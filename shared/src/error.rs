@@ -1,6 +1,6 @@
 //! The error type of the shared crate. Every variant carries the value it is
 //! about (a key, a model, a variable) so that messages can be acted on, and
-//! [`Error::kind`] tells each function how to report it.
+//! [`Error::kind`] selects how each function reports it.
 
 use std::fmt;
 
@@ -18,6 +18,8 @@ pub enum ErrorKind {
     TooLarge,
     /// A dependency (the object store) failed or timed out; retrying may help.
     Unavailable,
+    /// The model exists but cannot be loaded, so it is not ready to serve.
+    NotReady,
     /// The model or the service itself failed.
     Internal,
 }
@@ -86,13 +88,13 @@ impl Error {
             Error::ModelNotFound { .. } | Error::VersionNotFound { .. } => ErrorKind::NotFound,
             Error::TooLarge(_) => ErrorKind::TooLarge,
             Error::Storage { .. } => ErrorKind::Unavailable,
+            Error::ModelLoad { .. } => ErrorKind::NotReady,
             Error::MissingEnv { .. }
             | Error::InvalidEnv { .. }
             | Error::InvalidKey { .. }
             | Error::InvalidDocument { .. }
             | Error::InvalidManifest { .. }
             | Error::ChecksumMismatch { .. }
-            | Error::ModelLoad { .. }
             | Error::Inference { .. } => ErrorKind::Internal,
         }
     }

@@ -161,10 +161,11 @@ fn row_value(row: Vec<f64>) -> Value {
     }
 }
 
-/// Turns model outputs into one JSON prediction per row. A classifier gives
-/// `{"label", "probabilities": {label: p}}` with the label taken from the
-/// highest probability; a single output gives a number or an array per row;
-/// several outputs give an object keyed by output name.
+/// Turns model outputs into one JSON prediction per row.
+///
+/// A classifier gives `{"label", "probabilities": {label: p}}`, with the label
+/// of the highest probability. A single output gives a number or an array per
+/// row, and several outputs give an object keyed by output name.
 pub fn predictions(manifest: &Manifest, specs: &[TensorSpec], outputs: &[Tensor], rows: usize) -> Result<Vec<Value>> {
     if let (Some(index), Some(labels)) = (probability_output(manifest, specs), manifest.labels.as_ref()) {
         let probabilities = split_rows(&specs[index].name, &outputs[index], rows)?;

@@ -33,8 +33,8 @@ pub struct Manifest {
     /// Class labels of a classifier, in the order of its probability columns.
     #[serde(default, deserialize_with = "non_empty", skip_serializing_if = "Option::is_none")]
     pub labels: Option<Vec<ClassLabel>>,
-    /// Output that holds class probabilities; when unset, the first floating
-    /// point output with one column per label.
+    /// Output with the class probabilities. When unset, the first floating
+    /// point output with one column per label is used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probability_output: Option<String>,
     /// Operator set versions by domain, for example `{"ai.onnx": 18}`.

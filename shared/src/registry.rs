@@ -1,4 +1,4 @@
-//! The read side of the model registry. A repository holds
+//! The read side of the model registry. A repository contains
 //! `<model>/<version>/model.onnx` and `manifest.json`, with integer versions as
 //! in Triton's model repository, and `<model>/aliases.json` mapping aliases
 //! such as `latest` and `production` to versions.

@@ -509,7 +509,22 @@ pub fn le_bytes(tensor: &Tensor) -> Result<&[u8]> {
 }
 
 /// Reads a numeric tensor as `f64` values, for the named-feature responses.
+/// FP32 and FP16 values keep their shortest decimal form, so 0.1f32 reads as
+/// 0.1 and not as 0.10000000149011612.
 pub fn to_f64(tensor: &Tensor) -> Result<Vec<f64>> {
+    let view = tensor.try_as_plain_ram().map_err(|err| Error::invalid_input(err.to_string()))?;
+    let shortest = |text: String| text.parse::<f64>().unwrap_or(f64::NAN);
+    match tensor.datum_type() {
+        DatumType::F32 => {
+            let values = view.as_slice::<f32>().map_err(|err| Error::invalid_input(err.to_string()))?;
+            return Ok(values.iter().map(|v| if v.is_finite() { shortest(v.to_string()) } else { *v as f64 }).collect());
+        }
+        DatumType::F16 => {
+            let values = view.as_slice::<f16>().map_err(|err| Error::invalid_input(err.to_string()))?;
+            return Ok(values.iter().map(|v| if v.is_finite() { shortest(v.to_string()) } else { v.to_f64() }).collect());
+        }
+        _ => {}
+    }
     let cast = tensor
         .cast_to::<f64>()
         .map_err(|err| Error::invalid_input(format!("output of type {:?} is not numeric: {err}", tensor.datum_type())))?;
@@ -581,6 +596,12 @@ mod tests {
     fn json_output_is_flat() {
         let tensor = Values::I32(vec![1, 2, 3, 4]).into_tensor(&[2, 2]).unwrap();
         assert_eq!(serde_json::to_string(&JsonData(&tensor)).unwrap(), "[1,2,3,4]");
+    }
+
+    #[test]
+    fn float32_reads_in_shortest_form() {
+        let tensor = Values::F32(vec![0.1, -0.9373952]).into_tensor(&[2]).unwrap();
+        assert_eq!(to_f64(&tensor).unwrap(), vec![0.1, -0.9373952]);
     }
 
     #[test]

@@ -33,7 +33,7 @@ impl From<Error> for ApiError {
             ErrorKind::InvalidInput => 400,
             ErrorKind::NotFound => 404,
             ErrorKind::TooLarge => 413,
-            ErrorKind::Unavailable => 503,
+            ErrorKind::Unavailable | ErrorKind::NotReady => 503,
             ErrorKind::Internal => 500,
         };
         let message = match &err {

@@ -10,6 +10,7 @@ async fn main() -> Result<(), Error> {
     shared::logging::init();
     let config = predict::Config::from_env()?;
     let service = Arc::new(predict::Service::new(config).await?);
+    tracing::info!(repository = %service.config.shared.repository, "predict function started");
     run(service_fn(move |event| {
         let service = service.clone();
         async move { predict::http::handle(&service, event).await }

@@ -126,7 +126,7 @@ impl Service {
             Route::ModelReady { model, version } => {
                 outcome.model = Some(model.clone());
                 let handle = self.load(&model, version.as_deref(), outcome).await.map_err(|err| match err.status {
-                    500 => ApiError::new(503, format!("model `{model}` is not ready: {}", err.message)),
+                    500 | 503 => ApiError::new(503, format!("model `{model}` is not ready: {}", err.message)),
                     _ => err,
                 })?;
                 done(json!({ "name": handle.manifest.name, "version": handle.manifest.version.to_string(), "ready": true }))
@@ -169,9 +169,13 @@ impl Service {
             "inputs": manifest.inputs,
             "outputs": manifest.outputs,
         });
-        if let Some(features) = &manifest.features {
-            metadata["parameters"] = json!({ "features": features, "labels": manifest.labels, "description": manifest.description });
-        }
+        metadata["parameters"] = json!({
+            "description": manifest.description,
+            "features": manifest.features,
+            "labels": manifest.labels,
+            "metrics": manifest.metrics,
+            "warnings": manifest.warnings,
+        });
         Ok(metadata)
     }
 
@@ -269,8 +273,11 @@ impl Service {
             .collect::<Result<_, _>>()?;
         outcome.rows = tensors.first().and_then(|t| t.shape().first().copied()).unwrap_or(1) as u64;
 
+        // Inline rather than on a blocking thread: Lambda gives a process one
+        // invocation at a time, and a thread hop would cost more than a small
+        // model's whole run. Panics are still caught inside `run`.
         let started = Instant::now();
-        let outputs = Models::run(&handle.model, tensors).await?;
+        let outputs = handle.model.run(tensors)?;
         outcome.inference_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
 
         let binary_default = bool_parameter(request.parameters.as_ref(), "binary_data_output")?.unwrap_or(false);
@@ -329,7 +336,7 @@ impl Service {
         outcome.rows = rows as u64;
 
         let started = Instant::now();
-        let outputs = Models::run(&handle.model, vec![layout.tensor(values)?]).await?;
+        let outputs = handle.model.run(vec![layout.tensor(values)?])?;
         outcome.inference_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
 
         let predictions = shared::features::predictions(&handle.manifest, &handle.model.outputs, &outputs, rows)?;

@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 
-/// Where a store is rooted, as written in settings such as `MODEL_REPOSITORY`.
+/// Root of a store, as written in settings such as `MODEL_REPOSITORY`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
     /// A bucket and a key prefix that is empty or ends with `/`.

@@ -1,0 +1,80 @@
+"""Write BENCHMARKS.md from the JSON lines that bench/run.sh collected."""
+
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cpu_model():
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def main():
+    results = [json.loads(line) for line in Path(sys.argv[1]).read_text().splitlines() if line.strip()]
+    command = sys.argv[2]
+    cold = {r["label"]: r for r in results if r["measure"] == "cold_start"}
+    warm = {(r["measure"], r["batch"]): r for r in results if "batch" in r}
+    rust, python = cold["rust-predict"], cold["python-onnxruntime"]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Produced by `{command}` at commit `{commit}` on {cpu_model()} ({cores} cores), Linux {platform.release()}.",
+        "Model: `examples/registry/esol-solubility/1` (scikit-learn MLP, 6 inputs, 64 and 32 hidden units).",
+        "Rust: release profile with LTO, as `make build` deploys it. Python: CPython "
+        f"{platform.python_version()} with onnxruntime and boto3 from `bench/requirements.txt`.",
+        "",
+        "## Predict: cold start",
+        "",
+        "From starting the bootstrap process to the first successful prediction. A Lambda Runtime API emulator on",
+        "loopback (`bench/cold_start.py`) serves one API Gateway event; the model is fetched from a moto S3 server on",
+        "loopback. The Python handler (`bench/python/`) imports boto3, numpy and onnxruntime at start, as a deployed",
+        "handler does, and runs a minimal runtime loop that does less than AWS's runtime interface client.",
+        "",
+        "| Function | runs | median ms | min ms | max ms |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, r in [("Rust predict (tract)", rust), ("Python handler (onnxruntime + boto3)", python)]:
+        lines.append(f"| {name} | {r['runs']} | {r['median_ms']:.1f} | {r['min_ms']:.1f} | {r['max_ms']:.1f} |")
+    ratio = python["median_ms"] / rust["median_ms"]
+    lines += ["", f"Python takes {ratio:.1f}x as long as Rust to its first prediction (goal: at least 10x).", ""]
+
+    lines += [
+        "## Predict: warm in-process latency",
+        "",
+        "One request after the model is cached, timed inside the process. `service` is the whole Open Inference",
+        "Protocol path (`bench/src/bin/warm.rs`): parse the JSON request, validate it, run the cached model, encode",
+        "the JSON response. `raw tract` builds the input tensor, runs the same optimised plan and reads the output.",
+        "The Python rows do the same work with onnxruntime (`bench/python/warm.py`).",
+        "",
+        "| Work | batch | median µs | p99 µs |",
+        "| --- | --- | --- | --- |",
+    ]
+    names = [("service_v2_json", "Rust service, V2 JSON"), ("raw_tract", "raw tract"),
+             ("python_onnxruntime_handler", "Python handler, V2 JSON"), ("raw_onnxruntime", "raw onnxruntime")]
+    for batch in (1, 64):
+        for key, label in names:
+            r = warm.get((key, batch))
+            if r:
+                lines.append(f"| {label} | {batch} | {r['median_us']:.1f} | {r['p99_us']:.1f} |")
+    lines.append("")
+    for batch in (1, 64):
+        service, tract = warm[("service_v2_json", batch)], warm[("raw_tract", batch)]
+        overhead = (service["median_us"] / tract["median_us"] - 1) * 100
+        extra = service["median_us"] - tract["median_us"]
+        lines.append(f"- Batch {batch}: the service adds {extra:.1f} µs ({overhead:.0f}%) to raw tract (goal: at most 10%).")
+    lines.append("")
+    (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

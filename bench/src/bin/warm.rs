@@ -1,0 +1,113 @@
+//! Warm, in-process latency of the predict service against raw tract on the
+//! same model and rows: the service parses the JSON request, checks it, runs
+//! the cached model and encodes the response; raw tract builds the input
+//! tensor, runs its plan and reads the output.
+//!
+//! Usage: `warm <registry folder> <test split csv> <iterations>`. Prints one
+//! JSON object per measurement on stdout.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use predict::service::ApiRequest;
+use serde_json::json;
+use shared::models::Models;
+use shared::registry::Registry;
+use shared::runtime::ModelCache;
+use shared::store::fs::FolderStore;
+use tract_onnx::prelude::*;
+
+const MODEL: &str = "esol-solubility";
+
+/// Reads the six descriptor columns of the test split.
+fn read_rows(csv: &str) -> Vec<[f32; 6]> {
+    let text = std::fs::read_to_string(csv).expect("read the test split");
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            // Compound names may hold quoted commas, so count from the right.
+            let fields: Vec<&str> = line.rsplitn(10, ',').collect();
+            let mut row = [0f32; 6];
+            for (i, field) in fields[3..9].iter().rev().enumerate() {
+                row[i] = field.parse().expect("numeric descriptor");
+            }
+            row
+        })
+        .collect()
+}
+
+fn summarize(name: &str, batch: usize, samples: &mut [Duration]) -> serde_json::Value {
+    samples.sort();
+    let micros = |d: Duration| d.as_secs_f64() * 1e6;
+    let median = micros(samples[samples.len() / 2]);
+    let p99 = micros(samples[samples.len() * 99 / 100]);
+    json!({"measure": name, "batch": batch, "iterations": samples.len(), "median_us": median, "p99_us": p99})
+}
+
+fn time<F: FnMut()>(iterations: usize, mut work: F) -> Vec<Duration> {
+    for _ in 0..iterations / 10 {
+        work();
+    }
+    (0..iterations)
+        .map(|_| {
+            let started = Instant::now();
+            work();
+            started.elapsed()
+        })
+        .collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let registry = PathBuf::from(&args[1]);
+    let rows = read_rows(&args[2]);
+    let iterations: usize = args[3].parse().expect("iteration count");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+
+    let store = Arc::new(FolderStore::new(&registry));
+    let models = Models::new(Registry::new(store, Duration::from_secs(3600)), ModelCache::new(1 << 30));
+    let config = predict::Config::from_lookup(|name| match name {
+        "MODEL_REPOSITORY" => Some(registry.display().to_string()),
+        _ => None,
+    })
+    .unwrap();
+    let service = predict::Service::from_parts(models, config);
+
+    // Raw tract: the same file, with the batch dimension as a symbol.
+    let model_path = registry.join(MODEL).join("1").join("model.onnx");
+    let mut model = tract_onnx::onnx().model_for_path(&model_path).unwrap();
+    let batch = model.symbols.sym("batch");
+    model.set_input_fact(0, f32::fact([batch.to_dim(), 6.to_dim()]).into()).unwrap();
+    let plan = model.into_optimized().unwrap().into_runnable().unwrap();
+
+    for batch in [1usize, 64] {
+        let chosen: Vec<[f32; 6]> = rows.iter().cycle().take(batch).copied().collect();
+        let body = json!({"inputs": [{"name": "descriptors", "shape": [batch, 6], "datatype": "FP32", "data": chosen}]}).to_string();
+        let request = ApiRequest {
+            method: "POST".into(),
+            path: format!("/v2/models/{MODEL}/infer"),
+            content_type: Some("application/json".into()),
+            body: bytes::Bytes::from(body),
+            ..Default::default()
+        };
+        // Load the model into the cache before timing.
+        let first = runtime.block_on(service.handle(request.clone()));
+        assert_eq!(first.status, 200, "{}", String::from_utf8_lossy(&first.body));
+
+        let mut service_samples = time(iterations, || {
+            let response = runtime.block_on(service.handle(request.clone()));
+            assert_eq!(response.status, 200);
+        });
+        println!("{}", summarize("service_v2_json", batch, &mut service_samples));
+
+        let flat: Vec<f32> = chosen.iter().flatten().copied().collect();
+        let mut tract_samples = time(iterations, || {
+            let input = Tensor::from_shape(&[batch, 6], &flat).unwrap();
+            let outputs = plan.run(tvec!(input.into())).unwrap();
+            let view = outputs[0].try_as_plain_ram().unwrap();
+            std::hint::black_box(view.as_slice::<f32>().unwrap()[0]);
+        });
+        println!("{}", summarize("raw_tract", batch, &mut tract_samples));
+    }
+}
