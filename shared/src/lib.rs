@@ -2,6 +2,7 @@
 //! are described, and how they are loaded and run.
 //!
 //! - [`config`] reads the settings every function shares from the environment.
+//! - [`events`] parses SQS and S3 triggers and decodes their object keys.
 //! - [`store`] is the object store: S3 or a local folder behind one trait.
 //! - [`manifest`] and [`registry`] describe and resolve registered model versions.
 //! - [`runtime`] loads ONNX models with tract, runs them and caches them.
@@ -11,6 +12,7 @@
 
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod features;
 pub mod logging;
 pub mod manifest;

@@ -48,6 +48,58 @@ pub struct Manifest {
     /// Warnings a user should see before trusting the model's outputs.
     #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The upload this version was registered from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// What registration checked before accepting the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<Validation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    /// Object key or file path of the upload.
+    pub location: String,
+    /// SHA-256 of the uploaded file, which differs from `sha256` when the
+    /// servable form was rewritten; the upload is then kept as `original.onnx`.
+    pub sha256: String,
+    pub size_bytes: u64,
+    /// SHA-256 of the metadata sidecar, when one was used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sidecar_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Validation {
+    /// Milliseconds to parse, optimise and plan the model.
+    pub load_ms: f64,
+    /// Batch sizes of the smoke inferences that ran.
+    pub smoke_batches: Vec<usize>,
+    /// Sidecar samples whose outputs matched within the tolerance.
+    pub samples_checked: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_abs_error: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<Tolerance>,
+    /// Operators rewritten to make the model servable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rewrites: Vec<String>,
+}
+
+/// Accepted difference between an expected and a computed value:
+/// `|computed - expected| <= absolute + relative * |expected|`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Tolerance {
+    pub absolute: f64,
+    pub relative: f64,
+}
+
+impl Default for Tolerance {
+    fn default() -> Self {
+        // float32 rounding: onnxruntime itself differs by up to 3e-7 between
+        // batch and single-row runs of the same tree ensemble.
+        Tolerance { absolute: 1e-5, relative: 1e-4 }
+    }
 }
 
 /// Reads `null` as the type's default, as Python writers emit `None`.

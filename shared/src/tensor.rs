@@ -282,7 +282,8 @@ impl Values {
                 _ => return false,
             },
             Values::F32(v) => match float(scalar) {
-                Some(x) if (x as f32).is_finite() => v.push(x as f32),
+                // Only a finite value that overflows FP32 is rejected.
+                Some(x) if !x.is_finite() || (x as f32).is_finite() => v.push(x as f32),
                 _ => return false,
             },
             Values::F64(v) => match float(scalar) {
@@ -490,21 +491,34 @@ impl Serialize for JsonData<'_> {
             DatumType::F16 => serializer.collect_seq(slice!(f16).iter().map(|x| x.to_f32())),
             DatumType::F32 => serializer.collect_seq(slice!(f32)),
             DatumType::F64 => serializer.collect_seq(slice!(f64)),
+            DatumType::String => serializer.collect_seq(slice!(String)),
             other => Err(S::Error::custom(format!("output type {other:?} cannot be sent as JSON"))),
         }
     }
 }
 
-/// Returns a tensor's elements as little-endian bytes, as the binary tensor
-/// data extension sends them.
-pub fn le_bytes(tensor: &Tensor) -> Result<&[u8]> {
+/// Returns a tensor's elements as the binary tensor data extension sends
+/// them: little-endian values, or for strings (BYTES) each element as a
+/// 4-byte little-endian length followed by its bytes.
+pub fn le_bytes(tensor: &Tensor) -> Result<std::borrow::Cow<'_, [u8]>> {
+    let unsupported = || Error::Inference {
+        model: String::new(),
+        reason: format!("output type {:?} cannot be sent as binary data", tensor.datum_type()),
+    };
     match DataType::from_datum(tensor.datum_type()) {
-        Some(DataType::Bytes) | None => Err(Error::Inference {
-            model: String::new(),
-            reason: format!("output type {:?} cannot be sent as binary data", tensor.datum_type()),
-        }),
+        None => Err(unsupported()),
+        Some(DataType::Bytes) => {
+            let view = tensor.try_as_plain_ram().map_err(|_| unsupported())?;
+            let strings = view.as_slice::<String>().map_err(|_| unsupported())?;
+            let mut bytes = Vec::with_capacity(strings.iter().map(|s| s.len() + 4).sum());
+            for text in strings {
+                bytes.extend_from_slice(&(text.len() as u32).to_le_bytes());
+                bytes.extend_from_slice(text.as_bytes());
+            }
+            Ok(std::borrow::Cow::Owned(bytes))
+        }
         // Every target this service builds for (x86_64, aarch64) is little-endian.
-        Some(_) => Ok(tensor.as_bytes()),
+        Some(_) => Ok(std::borrow::Cow::Borrowed(tensor.as_bytes())),
     }
 }
 
@@ -587,7 +601,7 @@ mod tests {
         let bytes: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
         let values = Values::from_le_bytes("x", DataType::Fp32, 2, &bytes).unwrap();
         let tensor = values.into_tensor(&[1, 2]).unwrap();
-        assert_eq!(le_bytes(&tensor).unwrap(), &bytes[..]);
+        assert_eq!(&le_bytes(&tensor).unwrap()[..], &bytes[..]);
         assert!(Values::from_le_bytes("x", DataType::Fp32, 3, &bytes).is_err());
         assert!(Values::from_le_bytes("x", DataType::Bool, 1, &[2]).is_err());
     }
@@ -596,6 +610,13 @@ mod tests {
     fn json_output_is_flat() {
         let tensor = Values::I32(vec![1, 2, 3, 4]).into_tensor(&[2, 2]).unwrap();
         assert_eq!(serde_json::to_string(&JsonData(&tensor)).unwrap(), "[1,2,3,4]");
+    }
+
+    #[test]
+    fn string_outputs_encode_as_bytes() {
+        let tensor = tract_ndarray::Array1::from_vec(vec!["ab".to_string(), String::new()]).into_tensor();
+        assert_eq!(serde_json::to_string(&JsonData(&tensor)).unwrap(), r#"["ab",""]"#);
+        assert_eq!(&le_bytes(&tensor).unwrap()[..], &[2, 0, 0, 0, b'a', b'b', 0, 0, 0, 0][..]);
     }
 
     #[test]

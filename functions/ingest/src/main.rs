@@ -1,16 +1,25 @@
-//! Placeholder for the ingest function, which will validate and register
-//! uploaded models. It is not implemented yet: every invocation fails with a
-//! message that says so, and models are registered by copying them into the
-//! registry layout described in the README.
+//! Entry point of the ingest function. With arguments it is the command line
+//! (`ingest <file.onnx> --name <model>`); without, the Lambda handler.
+
+use std::sync::Arc;
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-
-async fn not_implemented(_event: LambdaEvent<serde_json::Value>) -> Result<serde_json::Value, Error> {
-    Err("ingest is not implemented yet; write <model>/<version>/model.onnx and manifest.json into the registry by hand".into())
-}
+use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
-    run(service_fn(not_implemented)).await
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() > 1 {
+        let code = ingest::cli::run(args).await.map_err(|err| format!("{err:#}"))?;
+        std::process::exit(code);
+    }
+    let config = ingest::Config::from_env()?;
+    let handler = Arc::new(ingest::trigger::Handler::lambda(&config).await?);
+    tracing::info!(repository = %config.shared.repository, "ingest function started");
+    run(service_fn(move |event: LambdaEvent<Value>| {
+        let handler = handler.clone();
+        async move { handler.invoke(event.payload).await }
+    }))
+    .await
 }

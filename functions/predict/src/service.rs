@@ -370,17 +370,16 @@ fn encode_infer_response(
     outcome: &Outcome,
 ) -> Result<ApiResponse, ApiError> {
     let mut outputs = Vec::with_capacity(selected.len());
-    let mut blobs: Vec<&[u8]> = Vec::new();
+    let mut blobs: Vec<std::borrow::Cow<[u8]>> = Vec::new();
     for output in selected {
-        let datatype = DataType::from_datum(output.tensor.datum_type())
-            .filter(|dt| *dt != DataType::Bytes)
-            .ok_or_else(|| {
+        let datatype = DataType::from_datum(output.tensor.datum_type()).ok_or_else(|| {
                 ApiError::new(500, format!("output `{}` has type {:?}, which the protocol cannot carry", output.name, output.tensor.datum_type()))
             })?;
         let (parameters, data) = if output.binary {
             let bytes = tensor::le_bytes(output.tensor)?;
+            let size = bytes.len();
             blobs.push(bytes);
-            (Some(json!({ "binary_data_size": bytes.len() })), None)
+            (Some(json!({ "binary_data_size": size })), None)
         } else {
             (None, Some(JsonData(output.tensor)))
         };

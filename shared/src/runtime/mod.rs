@@ -4,6 +4,7 @@
 //! errors, so one bad model or input never takes the process down.
 
 pub mod cache;
+pub mod ml;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
@@ -45,7 +46,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Rejects initializers stored outside the model file: they would make tract
 /// read other files, and a registered model must be self-contained.
-fn check_self_contained(graph: &pb::GraphProto) -> std::result::Result<(), String> {
+pub fn check_self_contained(graph: &pb::GraphProto) -> std::result::Result<(), String> {
     for tensor in &graph.initializer {
         if tensor.data_location == Some(pb::tensor_proto::DataLocation::External as i32) || !tensor.external_data.is_empty() {
             return Err(format!(
@@ -66,7 +67,7 @@ fn check_self_contained(graph: &pb::GraphProto) -> std::result::Result<(), Strin
 
 /// Decodes the bytes of an ONNX file.
 pub fn decode(bytes: &[u8]) -> std::result::Result<pb::ModelProto, String> {
-    let proto = onnx()
+    let proto = ml::framework()
         .proto_model_for_read(&mut &bytes[..])
         .map_err(|err| format!("the bytes are not an ONNX model ({err:#})"))?;
     let graph = proto.graph.as_ref().ok_or("the ONNX model has no graph")?;
@@ -111,9 +112,14 @@ fn declare_input_facts(model: &mut InferenceModel) -> std::result::Result<(), St
     Ok(())
 }
 
-fn tensor_spec(name: String, fact: &TypedFact) -> std::result::Result<TensorSpec, String> {
-    let datatype = DataType::from_datum(fact.datum_type)
-        .filter(|dt| *dt != DataType::Bytes)
+/// Describes a typed input or output. Outputs may be strings (BYTES), such as
+/// a classifier's labels; inputs may not.
+fn tensor_spec(name: String, fact: &TypedFact, allow_bytes: bool) -> std::result::Result<TensorSpec, String> {
+    // tract types some integer outputs, such as a Cast to int64, as symbolic
+    // dimensions; they are returned as INT64.
+    let datum = if fact.datum_type == DatumType::TDim { DatumType::I64 } else { fact.datum_type };
+    let datatype = DataType::from_datum(datum)
+        .filter(|dt| allow_bytes || *dt != DataType::Bytes)
         .ok_or_else(|| format!("tensor `{name}` has element type {:?}, which the service cannot carry", fact.datum_type))?;
     Ok(TensorSpec { name, datatype, shape: spec_dims(fact.shape.iter()) })
 }
@@ -125,7 +131,7 @@ impl LoadedModel {
         let started = Instant::now();
         let fail = |reason: String| Error::ModelLoad { model: label.to_string(), reason };
         let compiled = catch_unwind(AssertUnwindSafe(|| -> std::result::Result<_, String> {
-            let mut model = onnx().model_for_proto_model(proto).map_err(|err| format!("{err:#}"))?;
+            let mut model = ml::framework().model_for_proto_model(proto).map_err(|err| format!("{err:#}"))?;
             let input_names: Vec<String> = model.inputs.iter().map(|o| model.node(o.node).name.clone()).collect();
             let output_names: Vec<String> = model
                 .outputs
@@ -137,12 +143,12 @@ impl LoadedModel {
             let inputs = input_names
                 .into_iter()
                 .enumerate()
-                .map(|(ix, name)| tensor_spec(name, typed.input_fact(ix).map_err(|e| format!("{e:#}"))?))
+                .map(|(ix, name)| tensor_spec(name, typed.input_fact(ix).map_err(|e| format!("{e:#}"))?, false))
                 .collect::<std::result::Result<Vec<_>, String>>()?;
             let outputs = output_names
                 .into_iter()
                 .enumerate()
-                .map(|(ix, name)| tensor_spec(name, typed.output_fact(ix).map_err(|e| format!("{e:#}"))?))
+                .map(|(ix, name)| tensor_spec(name, typed.output_fact(ix).map_err(|e| format!("{e:#}"))?, true))
                 .collect::<std::result::Result<Vec<_>, String>>()?;
             let plan = typed.into_runnable().map_err(|err| format!("{err:#}"))?;
             Ok((inputs, outputs, plan))
@@ -163,10 +169,13 @@ impl LoadedModel {
         })
     }
 
-    /// Decodes and compiles the bytes of an ONNX file.
+    /// Decodes an ONNX file, rewrites its scikit-learn operators and
+    /// compiles it.
     pub fn load(label: &str, bytes: &[u8]) -> Result<Self> {
-        let proto = decode(bytes).map_err(|reason| Error::ModelLoad { model: label.to_string(), reason })?;
-        Self::compile(label, &proto, bytes.len() as u64)
+        let fail = |reason| Error::ModelLoad { model: label.to_string(), reason };
+        let proto = decode(bytes).map_err(fail)?;
+        let prepared = ml::prepare(proto).map_err(fail)?;
+        Self::compile(label, &prepared.proto, bytes.len() as u64)
     }
 
     /// Checks tensors against the model's inputs, in the model's input order.
@@ -216,7 +225,17 @@ impl LoadedModel {
         let inputs: TVec<TValue> = inputs.into_iter().map(TValue::from).collect();
         let fail = |reason: String| Error::Inference { model: self.label.clone(), reason };
         match catch_unwind(AssertUnwindSafe(|| self.plan.run(inputs))) {
-            Ok(Ok(outputs)) => Ok(outputs.into_iter().map(|value| value.into_tensor()).collect()),
+            Ok(Ok(outputs)) => outputs
+                .into_iter()
+                .map(|value| {
+                    let tensor = value.into_tensor();
+                    if tensor.datum_type() == DatumType::TDim {
+                        tensor.cast_to::<i64>().map(|t| t.into_owned()).map_err(|err| fail(format!("{err:#}")))
+                    } else {
+                        Ok(tensor)
+                    }
+                })
+                .collect(),
             Ok(Err(err)) => Err(fail(format!("{err:#}"))),
             Err(payload) => Err(fail(format!("tract panicked: {}", panic_message(&*payload)))),
         }

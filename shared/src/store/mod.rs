@@ -64,6 +64,30 @@ fn validate_bucket_name(bucket: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// Metadata of a stored object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    /// Opaque version tag: S3's ETag, or a content hash in a folder store.
+    pub etag: String,
+    /// S3 version id on a versioned bucket.
+    pub version_id: Option<String>,
+}
+
+/// A readable stream of an object's bytes.
+pub type ObjectReader = Box<dyn tokio::io::AsyncBufRead + Send + Unpin>;
+
+/// An object written in parts that becomes visible only when completed: an
+/// S3 multipart upload, or a temporary file renamed into place. Dropping it
+/// without `complete` leaves nothing at the key, though an S3 upload then
+/// lingers until `abort` or the bucket's lifecycle rule removes it.
+#[async_trait]
+pub trait Upload: Send {
+    async fn write(&mut self, chunk: Bytes) -> Result<()>;
+    async fn complete(self: Box<Self>) -> Result<()>;
+    async fn abort(self: Box<Self>) -> Result<()>;
+}
+
 /// The immediate children of a prefix, as in a `ListObjectsV2` call with `/` as
 /// the delimiter: sub-prefixes (without the trailing `/`) and object names.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -88,6 +112,30 @@ pub trait ObjectStore: Debug + Send + Sync {
 
     /// Lists the children of `prefix`, which is empty or ends with `/`.
     async fn list(&self, prefix: &str) -> Result<Listing>;
+
+    /// Returns an object's metadata, or `Ok(None)` when it does not exist.
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>>;
+
+    /// Reads a whole object with its version tag, for [`Self::put_if_match`].
+    async fn get_with_etag(&self, key: &str) -> Result<Option<(Bytes, String)>>;
+
+    /// Writes an object only if nothing exists at `key`. Returns `false`,
+    /// without writing, when something does. Two concurrent calls for one
+    /// key never both return `true`.
+    async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<bool>;
+
+    /// Replaces an object only if its version tag is still `etag`. Returns
+    /// `false`, without writing, when it changed or was deleted.
+    async fn put_if_match(&self, key: &str, body: Bytes, etag: &str) -> Result<bool>;
+
+    async fn delete(&self, key: &str) -> Result<()>;
+
+    /// Opens an object for streaming, or returns `Ok(None)` when it does not
+    /// exist.
+    async fn get_stream(&self, key: &str) -> Result<Option<ObjectReader>>;
+
+    /// Starts a write in parts to `key`; see [`Upload`].
+    async fn start_upload(&self, key: &str) -> Result<Box<dyn Upload>>;
 }
 
 /// Builds the store for a location. S3 clients take region, credentials and
