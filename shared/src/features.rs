@@ -108,6 +108,130 @@ impl<'a> RowLayout<'a> {
         Ok(())
     }
 
+    /// Finds each feature's column in a table header, matching names exactly
+    /// and in any order. Returns the column indices in feature order, or a
+    /// message that names the missing or repeated features.
+    pub fn feature_columns<'h>(&self, header: impl IntoIterator<Item = &'h str>) -> std::result::Result<Vec<usize>, String> {
+        let Some(features) = self.features else {
+            return Err(format!(
+                "the manifest of model input `{}` lists no feature names, so table columns cannot be matched to it; \
+                 register the model with `features`, or send JSON Lines rows as `{{\"inputs\": [...]}}`",
+                self.input.name
+            ));
+        };
+        let header: Vec<&str> = header.into_iter().collect();
+        let mut columns = Vec::with_capacity(features.len());
+        let mut missing = Vec::new();
+        for feature in features {
+            let mut found = header.iter().enumerate().filter(|(_, name)| **name == feature.name).map(|(i, _)| i);
+            match (found.next(), found.next()) {
+                (Some(index), None) => columns.push(index),
+                (Some(_), Some(_)) => return Err(format!("the header has column `{}` more than once", feature.name)),
+                (None, _) => missing.push(feature.clone()),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(format!(
+                "the header has no column for feature {}; the model needs columns {}",
+                feature_list(&missing),
+                feature_list(features)
+            ));
+        }
+        Ok(columns)
+    }
+
+    /// Appends one row given as text fields in feature order, such as CSV
+    /// cells picked by [`Self::feature_columns`]. Surrounding spaces are
+    /// ignored. On failure nothing is appended, and the error names the
+    /// feature.
+    pub fn push_text_fields<'t>(
+        &self,
+        values: &mut Values,
+        fields: impl IntoIterator<Item = &'t [u8]>,
+    ) -> std::result::Result<(), FieldError> {
+        let before = values.len();
+        let result = self.push_text_fields_unchecked(values, fields);
+        if result.is_err() {
+            values.truncate(before);
+        }
+        result
+    }
+
+    fn push_text_fields_unchecked<'t>(
+        &self,
+        values: &mut Values,
+        fields: impl IntoIterator<Item = &'t [u8]>,
+    ) -> std::result::Result<(), FieldError> {
+        for (index, field) in fields.into_iter().enumerate() {
+            let column = self.column_name(index);
+            let text = std::str::from_utf8(field).map(str::trim).map_err(|_| FieldError {
+                column: column.clone(),
+                reason: "the value is not valid UTF-8".into(),
+            })?;
+            if text.is_empty() {
+                return Err(FieldError { column, reason: "the value is missing".into() });
+            }
+            let number: f64 = match text.parse() {
+                Ok(number) => number,
+                Err(_) => return Err(FieldError { column, reason: format!("`{text}` is not a number") }),
+            };
+            self.push_number(values, column, number)?;
+        }
+        Ok(())
+    }
+
+    /// Appends the named features of a JSON object in feature order, ignoring
+    /// other keys, which callers pass through. On failure nothing is
+    /// appended, and the error names the feature.
+    pub fn push_object_features(&self, values: &mut Values, object: &Map<String, Value>) -> std::result::Result<(), FieldError> {
+        let Some(features) = self.features else {
+            return Err(FieldError {
+                column: self.input.name.clone(),
+                reason: format!(
+                    "the model's manifest lists no feature names; send the row as {{\"inputs\": [{} numbers]}}",
+                    self.row_len
+                ),
+            });
+        };
+        let before = values.len();
+        for feature in features {
+            let column = feature.name.clone();
+            let result = match object.get(&feature.name) {
+                None | Some(Value::Null) => Err(FieldError { column, reason: "the value is missing".into() }),
+                Some(Value::Number(number)) => match number.as_f64() {
+                    Some(number) => self.push_number(values, column, number),
+                    None => Err(FieldError { column, reason: format!("{number} is not a number this service can read") }),
+                },
+                Some(other) => Err(FieldError { column, reason: format!("{other} is not a number") }),
+            };
+            if let Err(err) = result {
+                values.truncate(before);
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
+    fn push_number(&self, values: &mut Values, column: String, number: f64) -> std::result::Result<(), FieldError> {
+        if !number.is_finite() {
+            return Err(FieldError { column, reason: format!("{number} is not a finite number") });
+        }
+        if !values.push_f64(number) {
+            let reason = format!("{number} does not fit input type {}", values.datatype());
+            return Err(FieldError { column, reason });
+        }
+        Ok(())
+    }
+
+    /// Name of the `index`th value of a row: the feature name when the
+    /// manifest has them, else the input name with the index.
+    fn column_name(&self, index: usize) -> String {
+        match self.features.and_then(|features| features.get(index)) {
+            Some(feature) => feature.name.clone(),
+            None => format!("{}[{index}]", self.input.name),
+        }
+    }
+
     /// Builds the input tensor from rows that [`Self::push_json_row`] filled.
     pub fn tensor(&self, values: Values) -> Result<Tensor> {
         let rows = values.len() / self.row_len.max(1);
@@ -118,6 +242,20 @@ impl<'a> RowLayout<'a> {
 
     pub fn new_values(&self, rows: usize) -> Result<Values> {
         Values::with_capacity(self.input.datatype, rows.saturating_mul(self.row_len))
+    }
+}
+
+/// A value of one row that could not be used, with the column (feature)
+/// it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub column: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "column `{}`: {}", self.column, self.reason)
     }
 }
 
@@ -138,6 +276,12 @@ pub fn probability_output(manifest: &Manifest, outputs: &[TensorSpec]) -> Option
             && o.shape.len() == 2
             && o.shape[1] == labels.len() as i64
     })
+}
+
+/// Index of the highest probability in one row, the predicted class; 0 for
+/// an empty row.
+pub fn best_class(probabilities: &[f64]) -> usize {
+    probabilities.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0)
 }
 
 /// Splits a tensor's values into `rows` equal rows.
@@ -172,12 +316,7 @@ pub fn predictions(manifest: &Manifest, specs: &[TensorSpec], outputs: &[Tensor]
         return Ok(probabilities
             .into_iter()
             .map(|row| {
-                let best = row
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map(|(i, _)| i)
-                    .unwrap_or(0);
+                let best = best_class(&row);
                 let by_label: Map<String, Value> =
                     labels.iter().zip(&row).map(|(label, p)| (label.to_string(), Value::from(*p))).collect();
                 serde_json::json!({"label": labels[best], "probabilities": by_label})
@@ -201,4 +340,74 @@ pub fn predictions(manifest: &Manifest, specs: &[TensorSpec], outputs: &[Tensor]
             Value::Object(object)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "name": "m", "version": 1, "created_at": "2026-01-01T00:00:00Z",
+            "sha256": "0000000000000000000000000000000000000000000000000000000000000000", "size_bytes": 3,
+            "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 2]}],
+            "outputs": [{"name": "y", "datatype": "FP32", "shape": [-1, 1]}],
+            "features": [{"name": "a"}, {"name": "b"}]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn feature_columns_match_by_name_in_any_order() {
+        let manifest = manifest();
+        let layout = RowLayout::new(&manifest, &manifest.inputs).unwrap();
+        assert_eq!(layout.feature_columns(["id", "b", "a"]).unwrap(), vec![2, 1]);
+        let missing = layout.feature_columns(["a", "c"]).unwrap_err();
+        assert!(missing.contains("no column for feature `b`"), "{missing}");
+        let repeated = layout.feature_columns(["a", "b", "a"]).unwrap_err();
+        assert!(repeated.contains("column `a` more than once"), "{repeated}");
+    }
+
+    #[test]
+    fn text_fields_parse_or_name_the_column() {
+        let manifest = manifest();
+        let layout = RowLayout::new(&manifest, &manifest.inputs).unwrap();
+        let mut values = layout.new_values(2).unwrap();
+        layout.push_text_fields(&mut values, [&b" 1.5 "[..], b"2"]).unwrap();
+        assert_eq!(values, Values::F32(vec![1.5, 2.0]));
+
+        let cases: [(&[&[u8]], &str, &str); 4] = [
+            (&[b"1", b""], "b", "the value is missing"),
+            (&[b"x1", b"2"], "a", "`x1` is not a number"),
+            (&[b"NaN", b"2"], "a", "NaN is not a finite number"),
+            (&[b"1", b"1e60"], "b", "does not fit input type FP32"),
+        ];
+        for (fields, column, reason) in cases {
+            let err = layout.push_text_fields(&mut values, fields.iter().copied()).unwrap_err();
+            assert_eq!(err.column, column);
+            assert!(err.reason.contains(reason), "{err}");
+            assert_eq!(values.len(), 2, "a bad row leaves no values behind");
+        }
+    }
+
+    #[test]
+    fn object_features_ignore_other_keys() {
+        let manifest = manifest();
+        let layout = RowLayout::new(&manifest, &manifest.inputs).unwrap();
+        let mut values = layout.new_values(1).unwrap();
+        let row = serde_json::json!({"b": 2, "a": 1, "id": "r1"});
+        layout.push_object_features(&mut values, row.as_object().unwrap()).unwrap();
+        assert_eq!(values, Values::F32(vec![1.0, 2.0]));
+
+        let bad = serde_json::json!({"a": "one", "b": 2});
+        let err = layout.push_object_features(&mut values, bad.as_object().unwrap()).unwrap_err();
+        assert_eq!((err.column.as_str(), err.reason.as_str()), ("a", "\"one\" is not a number"));
+        assert_eq!(values.len(), 2);
+    }
+
+    #[test]
+    fn best_class_is_highest_probability() {
+        assert_eq!(best_class(&[0.1, 0.7, 0.2]), 1);
+        assert_eq!(best_class(&[]), 0);
+    }
 }

@@ -36,3 +36,16 @@ pub fn init() {
         }));
     }
 }
+
+/// Installs a subscriber for command-line use: plain text on stderr, so that
+/// stdout carries only the command's output. The level comes from `RUST_LOG`
+/// and defaults to `warn`.
+pub fn init_cli() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}

@@ -99,6 +99,22 @@ pub fn http_status(port: u16, path: &str) -> Option<u16> {
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
+/// Sends a bare HTTP POST with a JSON body and returns the status code, or
+/// `None` when nothing responds.
+pub fn http_post_status(port: u16, path: &str, body: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
 fn wait_until(what: &str, child: &mut Child, timeout: Duration, mut ready: impl FnMut() -> bool) {
     let started = Instant::now();
     while !ready() {
@@ -141,10 +157,19 @@ pub struct S3Server {
 
 impl S3Server {
     pub fn start() -> Self {
-        let port = free_port();
+        Self::start_on(free_port())
+    }
+
+    /// Starts a server on `port`, for example to bring back a stopped one.
+    /// moto keeps its data in memory, so the new server starts empty.
+    pub fn start_on(port: u16) -> Self {
+        Self::spawn(port, format!("moto-{port}.log"))
+    }
+
+    fn spawn(port: u16, log_name: String) -> Self {
         let mut command = Command::new("moto_server");
         command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
-        let log = log_dir().join(format!("moto-{port}.log"));
+        let log = log_dir().join(log_name);
         let mut child = Child::spawn(command, log);
         wait_until("moto_server", &mut child, Duration::from_secs(60), || http_status(port, "/moto-api/").is_some());
         S3Server { port, endpoint: format!("http://127.0.0.1:{port}"), child }
@@ -153,6 +178,12 @@ impl S3Server {
     /// Stops the server, as an outage would.
     pub fn stop(&mut self) {
         self.child.kill();
+    }
+
+    /// Starts an empty server on the port of this stopped one.
+    pub fn restart(&mut self) {
+        let port = self.port;
+        *self = Self::spawn(port, format!("moto-{port}-restarted.log"));
     }
 
     /// A client with dummy credentials and path-style addressing.
@@ -193,6 +224,25 @@ impl Watch {
     /// request and loses that request (the client hangs until its timeout),
     /// so a throwaway request starts it and real requests wait for the line.
     pub fn start(package: &str, env: &[(&str, String)], ready_path: &str) -> Self {
+        Self::launch(package, env, |port| http_status(port, ready_path))
+    }
+
+    /// Starts a function that takes events instead of HTTP requests (SQS,
+    /// S3), and waits until it has logged `<package> function started` and
+    /// an invocation with an S3 notification of no objects succeeds.
+    pub fn start_event_function(package: &str, env: &[(&str, String)]) -> Self {
+        let path = Self::invoke_path(package);
+        Self::launch(package, env, |port| http_post_status(port, &path, r#"{"Records": []}"#))
+    }
+
+    /// Path that invokes `package` with an event, as the Lambda API has it.
+    pub fn invoke_path(package: &str) -> String {
+        format!("/2015-03-31/functions/{package}/invocations")
+    }
+
+    /// Starts the function and sends `probe` until it has started and the
+    /// probe answers with neither 500 nor 502.
+    fn launch(package: &str, env: &[(&str, String)], mut probe: impl FnMut(u16) -> Option<u16>) -> Self {
         let port = free_port();
         let mut command = Command::new("cargo");
         command
@@ -213,12 +263,12 @@ impl Watch {
             }
             if last_trigger.is_none_or(|at| at.elapsed() > Duration::from_secs(10)) {
                 last_trigger = Some(Instant::now());
-                http_status(port, ready_path);
+                probe(port);
             }
             false
         });
         wait_until("cargo lambda watch", &mut child, Duration::from_secs(60), || {
-            http_status(port, ready_path).is_some_and(|status| status != 502 && status != 500)
+            probe(port).is_some_and(|status| status != 502 && status != 500)
         });
         Watch { port, base_url: format!("http://127.0.0.1:{port}"), child }
     }

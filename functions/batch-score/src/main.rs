@@ -1,15 +1,29 @@
-//! Placeholder for the batch-score function, which will score CSV and JSON
-//! Lines uploads. It is not implemented yet: every invocation fails with a
-//! message that says so, instead of pretending to have scored anything.
+//! Entry point of batch-score: with arguments it is the local command,
+//! without them the Lambda function. Settings, the registry and the S3 client
+//! are set up once, before the first event.
 
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use std::sync::Arc;
 
-async fn not_implemented(_event: LambdaEvent<serde_json::Value>) -> Result<serde_json::Value, Error> {
-    Err("batch-score is not implemented yet; use POST /v2/models/<model>/infer on the predict function".into())
-}
+use lambda_runtime::{run, service_fn, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    if std::env::args_os().len() > 1 {
+        shared::logging::init_cli();
+        std::process::exit(batch_score::cli::main().await);
+    }
     shared::logging::init();
-    run(service_fn(not_implemented)).await
+    let config = batch_score::Config::from_env()?;
+    let service = Arc::new(batch_score::Service::from_config(config).await?);
+    tracing::info!(
+        repository = %service.config.shared.repository,
+        input_prefix = %service.config.input_prefix,
+        output_prefix = %service.config.output_prefix,
+        "batch-score function started"
+    );
+    run(service_fn(move |event| {
+        let service = service.clone();
+        async move { batch_score::trigger::handle(&service, event).await }
+    }))
+    .await
 }
