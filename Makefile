@@ -28,7 +28,12 @@ functions:
 
 demo: venv
 	cargo build --locked -p predict
+	cargo build --locked -p ingest
 	$(PY) scripts/demo.py
+	@echo "== batch scoring: every molecule of data/esol/delaney-processed.csv with the local command"
+	MODEL_REPOSITORY=examples/registry cargo run --locked --quiet -p batch-score -- \
+		data/esol/delaney-processed.csv --model esol-solubility --output target/demo-batch/esol.out.csv
+	head -n 3 target/demo-batch/esol.out.csv
 
 test: venv functions
 	cargo test --locked --workspace

@@ -1,13 +1,16 @@
-"""Serve the example ESOL model locally and query it as a user would.
+"""Register the example ESOL models locally, serve them and query them as a
+user would.
 
-Starts the predict function under `cargo lambda watch` on the example
-registry, sends the 226 rows of the ESOL test split through the Open
-Inference Protocol (V2) and the named-feature form (V1), prints predictions
-beside the measured solubility, and checks that the served model reproduces
-the test RMSE recorded at training time.
+Registers the solubility regressor (examples/) and a solubility classifier
+(tests/fixtures/sklearn/) with the ingest command into a fresh local registry,
+starts the predict function on it under `cargo lambda watch`, sends the 226
+rows of the ESOL test split through the Open Inference Protocol (V2) and the
+named-feature form (V1), prints predictions beside the measured solubility,
+and checks that the served model reproduces the test RMSE recorded at
+training time.
 
-Run it with `make demo`, which builds the function and installs cargo-lambda
-first. It uses only the Python standard library.
+Run it with `make demo`, which builds the functions and installs
+cargo-lambda first. It uses only the Python standard library.
 """
 
 import argparse
@@ -15,6 +18,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -79,25 +83,47 @@ def start_function(registry, log_path):
     return process, base
 
 
+def register(registry, model, name, sidecar):
+    """Register a model with the ingest command and print what it did."""
+    command = [str(REPO / "target" / "debug" / "ingest"), str(model), "--name", name, "--metadata", str(sidecar)]
+    result = subprocess.run(command, cwd=REPO, env=dict(os.environ, MODEL_REPOSITORY=str(registry)),
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"registering {name} failed:\n{result.stdout}{result.stderr}")
+    outcome = json.loads(result.stdout)
+    print(f"registered {outcome['model']} version {outcome['version']} ({outcome['status']}) from {model.relative_to(REPO)}")
+    for warning in outcome.get("warnings", []):
+        print(f"  warning: {warning}")
+
+
 def rmse(pairs):
     return math.sqrt(sum((p - m) ** 2 for p, m in pairs) / len(pairs))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--registry", default=str(REPO / "examples" / "registry"),
-                        help="model registry folder or s3:// URL (default: examples/registry)")
+    parser.add_argument("--registry", default=str(REPO / "target" / "demo-registry"),
+                        help="registry folder to create and serve (default: target/demo-registry)")
     parser.add_argument("--model", default="esol-solubility", help="registered model name")
     args = parser.parse_args()
+
+    registry = Path(args.registry)
+    shutil.rmtree(registry, ignore_errors=True)
+    registry.mkdir(parents=True)
+    register(registry, REPO / "examples/registry/esol-solubility/1/model.onnx", args.model,
+             REPO / "examples/esol-solubility.sidecar.json")
+    register(registry, REPO / "tests/fixtures/sklearn/esol_rf_classifier_zipmap.onnx", "esol-soluble",
+             REPO / "tests/fixtures/sklearn/esol_rf_classifier_zipmap.json")
+    print()
 
     with open(REPO / "examples" / "esol_test_split.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     log_path = REPO / "target" / "demo-predict.log"
     log_path.parent.mkdir(exist_ok=True)
-    process, base = start_function(args.registry, log_path)
+    process, base = start_function(registry, log_path)
     try:
         metadata = request(f"{base}/v2/models/{args.model}")
-        print(f"Serving {metadata['name']} versions {metadata['versions']} from {args.registry}")
+        print(f"Serving {metadata['name']} versions {metadata['versions']} from {registry.relative_to(REPO)}")
         print(f"  input  {metadata['inputs'][0]}\n  output {metadata['outputs'][0]}\n")
 
         # Open Inference Protocol: all rows in batches of 64.
@@ -124,15 +150,24 @@ def main():
         served_rmse = rmse(list(zip(v2, measured)))
         trained_rmse = request(f"{base}/v2/models/{args.model}").get("parameters", {}).get("metrics", {}).get("test_rmse")
         if trained_rmse is None:
-            manifest = json.loads((REPO / "examples/registry/esol-solubility/1/manifest.json").read_text())
-            trained_rmse = manifest["metrics"]["test_rmse"]
+            raise SystemExit(f"model {args.model} has no test_rmse in its metrics")
         print(f"test RMSE of the served model ({len(rows)} rows, V2): {served_rmse:.6f} log10(mol/L)")
         print(f"test RMSE recorded at training (onnxruntime):     {trained_rmse:.6f} log10(mol/L)")
         largest = max(abs(a - b) for a, b in zip(v1, v2))
         print(f"largest difference between V1 and V2 predictions: {largest:.2e}")
         if abs(served_rmse - trained_rmse) > 1e-4 or largest > 1e-5:
             raise SystemExit("the served model does not reproduce the training RMSE")
-        print("the served model reproduces the training RMSE")
+        print("the served model reproduces the training RMSE\n")
+
+        # The classifier, registered from a scikit-learn export with ZipMap,
+        # answers with a label and the probability of each class.
+        sample = rows[:8]
+        instances = [{f: float(row[f]) for f in FEATURES} for row in sample]
+        predictions = request(f"{base}/v1/models/esol-soluble:predict", {"instances": instances})["predictions"]
+        print(f"{'compound':<32} {'measured':>9} {'soluble?':>9} {'P(soluble)':>11}")
+        for row, prediction in zip(sample, predictions):
+            print(f"{row['Compound ID'].strip()[:32]:<32} {float(row[TARGET]):>9.3f} "
+                  f"{'yes' if prediction['label'] == 1 else 'no':>9} {prediction['probabilities']['1']:>11.3f}")
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()

@@ -11,6 +11,7 @@ Outputs:
     examples/registry/esol-solubility/1/manifest.json
     examples/registry/esol-solubility/aliases.json
     examples/esol_test_split.csv
+    examples/esol-solubility.sidecar.json (metadata for `cargo run -p ingest`)
 
 The model bytes depend only on the data, the seeds and the pinned versions in
 scripts/requirements-train.txt. created_at is the only field that changes
@@ -45,6 +46,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_PATH = REPO_ROOT / "data" / "esol" / "delaney-processed.csv"
 REGISTRY_DIR = REPO_ROOT / "examples" / "registry" / "esol-solubility"
 TEST_SPLIT_PATH = REPO_ROOT / "examples" / "esol_test_split.csv"
+SIDECAR_PATH = REPO_ROOT / "examples" / "esol-solubility.sidecar.json"
 
 MODEL_NAME = "esol-solubility"
 MODEL_VERSION = 1
@@ -228,6 +230,26 @@ def write_test_split(header, data_lines, test_indices, predictions):
             out.write(f"{data_lines[row_index]},{float(prediction)!r}\n")
 
 
+def write_sidecar(manifest, x_test, predictions):
+    """Write the metadata sidecar that registers this model through ingest.
+
+    It repeats the manifest's description, features and metrics, and holds
+    the first five test rows with onnxruntime's outputs as samples, which
+    ingest checks the served model against.
+    """
+    sidecar = {
+        "description": manifest["description"],
+        "features": manifest["features"],
+        "samples": [{
+            "inputs": {"descriptors": [[float(v) for v in row] for row in x_test[:5]]},
+            "outputs": {"log_solubility": [[float(p)] for p in predictions[:5]]},
+        }],
+        "tolerance": {"absolute": 1e-5, "relative": 1e-4},
+        "metrics": manifest["metrics"],
+    }
+    write_json(SIDECAR_PATH, sidecar)
+
+
 def main():
     if os.environ.get("PYTHONHASHSEED") != "0":
         print("warning: PYTHONHASHSEED is not 0; run with PYTHONHASHSEED=0", file=sys.stderr)
@@ -275,6 +297,7 @@ def main():
     write_json(version_dir / "manifest.json", manifest)
     write_json(REGISTRY_DIR / "aliases.json", {"latest": MODEL_VERSION, "production": MODEL_VERSION})
     write_test_split(header, data_lines, test_indices, onnx_predictions)
+    write_sidecar(manifest, x[test_indices], onnx_predictions)
 
     print(f"rows: train={len(train_indices)} test={len(test_indices)}")
     print(f"mlp iterations: {pipeline.named_steps['mlp'].n_iter_}")

@@ -32,7 +32,7 @@ struct Register {
 
 /// Point the `production` alias of a model at one of its versions.
 #[derive(Debug, Parser)]
-#[command(name = "ingest promote", version)]
+#[command(name = "ingest promote")]
 struct Promote {
     model: String,
     version: u64,

@@ -8,12 +8,13 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::logging::init();
     let args: Vec<String> = std::env::args().collect();
     if args.len() > 1 {
+        shared::logging::init_cli();
         let code = ingest::cli::run(args).await.map_err(|err| format!("{err:#}"))?;
         std::process::exit(code);
     }
+    shared::logging::init();
     let config = ingest::Config::from_env()?;
     let handler = Arc::new(ingest::trigger::Handler::lambda(&config).await?);
     tracing::info!(repository = %config.shared.repository, "ingest function started");

@@ -161,6 +161,25 @@ fn check_signature(graph: &pb::GraphProto) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// Rejects outputs that are sequences, maps or optional values, except
+/// ZipMap's, which the rewrite turns into a tensor. Runs before the operator
+/// check so that the message names the output rather than an operator.
+fn check_output_kinds(graph: &pb::GraphProto) -> Result<(), Rejection> {
+    let zipmap_outputs: Vec<&str> =
+        graph.node.iter().filter(|n| n.op_type == "ZipMap").flat_map(|n| n.output.iter().map(String::as_str)).collect();
+    for output in &graph.output {
+        let is_tensor = matches!(output.r#type.as_ref().and_then(|t| t.value.as_ref()), Some(pb::type_proto::Value::TensorType(_)));
+        if !is_tensor && !zipmap_outputs.contains(&output.name.as_str()) {
+            return Err(Rejection::UnsupportedType(format!(
+                "output `{}` is not a tensor (it is a sequence, map or optional value), which the service cannot carry; \
+                 export plain tensors, for example with options={{'zipmap': False}} for scikit-learn classifiers",
+                output.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Class labels declared by a classifier node of the model, if any.
 fn declared_labels(graph: &pb::GraphProto) -> Option<Vec<ClassLabel>> {
     graph.node.iter().find_map(|node| {
@@ -400,6 +419,7 @@ pub fn validate(name: &ModelName, bytes: &[u8], sidecar: Option<&Sidecar>, max_b
         return Err(Rejection::EmptyGraph);
     }
     runtime::check_self_contained(graph).map_err(Rejection::ExternalData)?;
+    check_output_kinds(graph)?;
     let default_opset = ml::rewrite::opset_version(&proto, "");
 
     let Prepared { proto: mut servable_proto, labels: zipmap_labels, probability_output, rewrites } =
