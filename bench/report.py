@@ -16,6 +16,37 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+def batch_section(results):
+    """Return the lines of the batch-scoring section, or none when bench/batch.py did not run."""
+    batch = {(r["label"], r["rows"]): r for r in results if r["measure"] == "batch"}
+    sizes = sorted({rows for _, rows in batch})
+    if not sizes:
+        return []
+    lines = [
+        "## Batch scoring: throughput and peak memory",
+        "",
+        "`bench/batch.py` writes CSV files of ESOL rows drawn at random (fixed seed) from",
+        "`data/esol/delaney-processed.csv`, ten columns each, and scores every file twice: with the local command",
+        "`target/release/batch-score FILE --model esol-solubility` (mini-batches of 1024 rows, all columns passed",
+        "through), and with `bench/python/batch_pandas.py`, which does what users write by hand: `pandas.read_csv` in",
+        "chunks of 100000 rows, `InferenceSession.run` on the six feature columns, `to_csv` of every column and the",
+        "prediction. Times run from process start to exit, model loading included. Peak RSS is the process's",
+        "`ru_maxrss`. One run per size.",
+        "",
+        "| Rows | Input MB | Rust rows/s | Rust peak RSS MB | pandas + onnxruntime rows/s | pandas peak RSS MB | Rust / pandas throughput |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for rows in sizes:
+        rust, pandas = batch.get(("rust-batch-score", rows)), batch.get(("pandas-onnxruntime", rows))
+        if rust and pandas:
+            lines.append(
+                f"| {rows:,} | {rust['input_mb']:.0f} | {rust['rows_per_s']:,} | {rust['max_rss_mb']:.0f} | "
+                f"{pandas['rows_per_s']:,} | {pandas['max_rss_mb']:.0f} | {rust['rows_per_s'] / pandas['rows_per_s']:.2f}x |"
+            )
+    lines += ["", "Goal: at least 1.0x the throughput of pandas + onnxruntime, with peak RSS flat as files grow.", ""]
+    return lines
+
+
 def main():
     results = [json.loads(line) for line in Path(sys.argv[1]).read_text().splitlines() if line.strip()]
     command = sys.argv[2]
@@ -73,6 +104,7 @@ def main():
         extra = service["median_us"] - tract["median_us"]
         lines.append(f"- Batch {batch}: the service adds {extra:.1f} µs ({overhead:.0f}%) to raw tract (goal: at most 10%).")
     lines.append("")
+    lines += batch_section(results)
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
 
 

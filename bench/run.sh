@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make bench`: speed figures for the predict function, written to
-# BENCHMARKS.md. Release build (LTO, as deployed), a moto S3 server on
+# `make bench`: speed figures for the predict and batch-score functions,
+# written to BENCHMARKS.md. Release build (LTO, as deployed), a moto S3 server on
 # loopback holding the example registry, and Python with onnxruntime and boto3
 # for the comparison. Takes about 20 minutes on 2 cores when nothing is built.
 set -euo pipefail
@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 
 runs="${BENCH_COLD_RUNS:-20}"
 iterations="${BENCH_WARM_ITERATIONS:-5000}"
+# Batch inputs larger than this many rows are skipped; 10^7 rows take several
+# minutes per run and about 1 GB of disk.
+batch_max_rows="${BENCH_BATCH_MAX_ROWS:-10000000}"
 venv=target/bench-venv
 results=target/bench-results.jsonl
 
@@ -17,8 +20,8 @@ if [[ ! -f $venv/.installed || bench/requirements.txt -nt $venv/.installed ]]; t
     touch $venv/.installed
 fi
 
-echo "== release build of predict and the benchmark programs"
-cargo build --locked --release -p predict -p maas-bench
+echo "== release build of predict, batch-score and the benchmark programs"
+cargo build --locked --release -p predict -p batch-score -p maas-bench
 
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true AWS_S3_FORCE_PATH_STYLE=true
@@ -50,5 +53,9 @@ echo "== warm in-process latency ($iterations iterations)"
 target/release/warm examples/registry examples/esol_test_split.csv "$iterations" | tee -a $results
 $venv/bin/python bench/python/warm.py examples/esol_test_split.csv "$iterations" | tee -a $results
 
-$venv/bin/python bench/report.py $results "make bench (BENCH_COLD_RUNS=$runs BENCH_WARM_ITERATIONS=$iterations)"
+sizes=$(for rows in 100000 1000000 10000000; do if (( rows <= batch_max_rows )); then printf '%s,' "$rows"; fi; done)
+echo "== batch scoring throughput and peak RSS (rows: ${sizes%,})"
+$venv/bin/python bench/batch.py --sizes "${sizes%,}" --python $venv/bin/python | tee -a $results
+
+$venv/bin/python bench/report.py $results "make bench (BENCH_COLD_RUNS=$runs BENCH_WARM_ITERATIONS=$iterations BENCH_BATCH_MAX_ROWS=$batch_max_rows)"
 echo "== wrote BENCHMARKS.md"
