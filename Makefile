@@ -4,6 +4,8 @@
 #   make test    everything CI runs (no AWS account needed)
 #   make bench   speed and memory figures, written to BENCHMARKS.md
 #   make build   release zips for Lambda (arm64)
+#   make watch   all three functions under cargo lambda watch, with a local S3
+#                server; then `make invoke-<name>` sends the fixtures in events/
 
 SHELL := /bin/bash
 VENV := target/venv
@@ -11,7 +13,10 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 FUNCTIONS := predict batch-score ingest
 
-.PHONY: demo test test-rust test-python infra-lint build bench watch deploy functions venv clean-venv
+.PHONY: demo test test-python infra-lint build bench watch functions venv clean-venv \
+	invoke-predict invoke-predict-base64 invoke-predict-v1 invoke-health invoke-batch invoke-batch-direct \
+	invoke-batch-encoded-keys invoke-batch-one-bad invoke-test-event invoke-ingest invoke-ingest-direct \
+	invoke-ingest-encoded
 
 venv: $(VENV)/.installed
 
@@ -46,8 +51,31 @@ test-python: venv
 infra-lint:
 	bash infra/run-lint.sh
 
+# Cross-compiles with zig (installed with cargo-lambda) and writes
+# target/lambda/<function>/bootstrap.zip. Set ARCH=x86_64 for Intel Lambdas.
+ARCH ?= arm64
 build: venv
-	cargo lambda build --release --arm64 --output-format zip --lambda-dir target/lambda
+	cargo lambda build --release --$(ARCH) --output-format zip --lambda-dir target/lambda \
+		$(foreach f,$(FUNCTIONS),--bin $(f))
+	ls -l target/lambda/*/bootstrap.zip
+
+watch: venv functions
+	bash scripts/watch.sh
+
+WATCH_PORT ?= 9000
+INVOKE = cargo lambda invoke -A 127.0.0.1 -P $(WATCH_PORT)
+invoke-predict: ; $(INVOKE) predict --data-file events/apigw-v2-infer.json
+invoke-predict-base64: ; $(INVOKE) predict --data-file events/apigw-v2-infer-base64.json
+invoke-predict-v1: ; $(INVOKE) predict --data-file events/function-url-predict-v1.json
+invoke-health: ; $(INVOKE) predict --data-file events/apigw-v2-health.json
+invoke-batch: ; $(INVOKE) batch-score --data-file events/sqs-s3-batch-put.json
+invoke-batch-direct: ; $(INVOKE) batch-score --data-file events/s3-put-batch.json
+invoke-batch-encoded-keys: ; $(INVOKE) batch-score --data-file events/sqs-s3-batch-encoded-keys.json
+invoke-batch-one-bad: ; $(INVOKE) batch-score --data-file events/sqs-batch-one-bad.json
+invoke-test-event: ; $(INVOKE) batch-score --data-file events/sqs-s3-test-event.json
+invoke-ingest: ; $(INVOKE) ingest --data-file events/sqs-s3-incoming-model.json
+invoke-ingest-direct: ; $(INVOKE) ingest --data-file events/s3-put-incoming-model.json
+invoke-ingest-encoded: ; $(INVOKE) ingest --data-file events/sqs-s3-incoming-encoded.json
 
 bench: venv
 	bash bench/run.sh

@@ -19,7 +19,7 @@ pub struct ObjectEvent {
     pub sequencer: Option<String>,
 }
 
-/// What one S3 notification document carries.
+/// Content of one S3 notification document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notification {
     Objects(Vec<ObjectEvent>),
@@ -44,7 +44,7 @@ pub struct QueueMessage {
     pub receive_count: u32,
 }
 
-/// The partial batch response that tells SQS which messages to retry.
+/// The partial batch response, which lists the SQS messages to retry.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchResponse {
     #[serde(rename = "batchItemFailures")]

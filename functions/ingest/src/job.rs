@@ -46,12 +46,12 @@ pub struct RejectionReport {
     pub rejected_at: String,
     pub code: &'static str,
     pub reason: String,
-    /// Where the report was written, when it was.
+    /// Location of the written report, when one was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<String>,
 }
 
-/// Where an upload's model and sidecar are, and where reports go.
+/// Keys of an upload's model and sidecar, and its model name.
 #[derive(Debug, Clone)]
 pub struct UploadKeys {
     pub name: String,
@@ -80,7 +80,7 @@ pub fn upload_keys(key: &str, incoming_prefix: &str) -> Option<(UploadKeys, bool
     ))
 }
 
-/// A name that is safe as one key segment of a report, even when the upload
+/// Turns a model name into one safe key segment for a report, even when the
 /// name itself was rejected.
 fn report_segment(name: &str) -> String {
     let cleaned: String =

@@ -1,9 +1,10 @@
 //! Writing a validated model into the registry as a new version.
 //!
 //! Concurrent ingests must never overwrite each other, so every step that
-//! could race is a conditional write: the upload's identity is claimed first
-//! (which makes a redelivered event a no-op), then the next free version
-//! number, and the `latest` alias only moves forward through compare-and-swap.
+//! could race is a conditional write. The upload's identity is claimed first,
+//! which makes a redelivered event a no-op. Then the next free version number
+//! is claimed, and the `latest` alias only moves forward through
+//! compare-and-swap.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +35,7 @@ enum UploadRecord {
     Registered { version: u64 },
 }
 
-/// What registering an upload did.
+/// Result of registering an upload.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {

@@ -1,7 +1,7 @@
 //! Validation of an uploaded model before anything is registered: the file is
 //! checked, rewritten into its servable form, loaded with the shared runtime,
 //! run at two batch sizes, and compared with the sidecar's samples. Each
-//! failure is a [`Rejection`] whose message says what to change.
+//! failure is a [`Rejection`] whose message names what to change.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -55,7 +55,7 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// A stable identifier for reports and tests.
+    /// Returns a stable identifier for reports and tests.
     pub fn code(&self) -> &'static str {
         match self {
             Rejection::TooLarge { .. } => "too_large",
@@ -72,8 +72,8 @@ impl Rejection {
     }
 }
 
-/// What validation produced: the servable file and everything the manifest
-/// needs from it.
+/// Result of a successful validation: the servable file and everything the
+/// manifest needs from it.
 #[derive(Debug, Clone)]
 pub struct Validated {
     /// The bytes to register as `model.onnx`.

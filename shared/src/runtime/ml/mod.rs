@@ -13,7 +13,7 @@ use tract_onnx::Onnx;
 
 pub use rewrite::{prepare_with_known_ops, Prepared};
 
-/// The tract ONNX framework with this crate's tree ensemble operators.
+/// Returns the tract ONNX framework with this crate's tree ensemble operators.
 pub fn framework() -> &'static Onnx {
     static FRAMEWORK: OnceLock<Onnx> = OnceLock::new();
     FRAMEWORK.get_or_init(|| {
@@ -24,8 +24,8 @@ pub fn framework() -> &'static Onnx {
     })
 }
 
-/// Rewrites a decoded model for tract and checks that every operator is one
-/// the framework knows. Returns the reason when it is not.
+/// Rewrites a decoded model for tract and checks that the framework has
+/// every operator it uses. Returns the reason when it does not.
 pub fn prepare(proto: tract_onnx::pb::ModelProto) -> Result<Prepared, String> {
     let framework = framework();
     prepare_with_known_ops(proto, &|op| framework.op_register.0.contains_key(op))

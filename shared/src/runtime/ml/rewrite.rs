@@ -1,7 +1,7 @@
 //! Rewrites of scikit-learn's `ai.onnx.ml` nodes into standard operators that
 //! tract runs, applied to the decoded model before tract parses it. ZipMap is
 //! removed so that the class probabilities come out as a plain tensor, and
-//! operators the service cannot run are rejected with a message that says
+//! operators the service cannot run are rejected with a message that names
 //! what to export instead.
 
 use tract_onnx::pb;
@@ -78,8 +78,8 @@ pub fn unsupported_message(op: &str, domain: &str) -> String {
     }
 }
 
-/// Emits new nodes and constants with names that cannot collide with the
-/// model's own.
+/// Emits new nodes and constants, named with a `maas_<n>_` prefix that
+/// exporters do not use.
 struct Builder {
     counter: usize,
     nodes: Vec<pb::NodeProto>,
