@@ -57,13 +57,16 @@ async fn upload_has_parts(client: &aws_sdk_s3::Client) -> bool {
 #[tokio::test]
 async fn outage_mid_file_is_retried() {
     let mut server = S3Server::start();
-    // About 29 MB of output, so the scored file needs several 8 MiB parts.
-    let (body, rows) = repeated_esol(250);
+    // About 44 MB of output, so the scored file needs several 8 MiB parts.
+    let (body, rows) = repeated_esol(400);
     upload(&server, &body).await;
     let registry = tempfile::tempdir().unwrap();
     RegistryFiles::standard().write_to_folder(registry.path());
     let mut env = aws_env(&server.endpoint);
     env.push(("MODEL_REPOSITORY", registry.path().display().to_string()));
+    // Small mini-batches slow the function down, which leaves the test more
+    // time to stop the server between the first part and the last.
+    env.push(("BATCH_CHUNK_ROWS", "32".into()));
     let watch = Watch::start_event_function("batch-score", &env);
     let sqs = read_json(&repo_root().join("events/sqs-s3-batch-put.json"));
     let message_id = sqs["Records"][0]["messageId"].clone();

@@ -270,3 +270,59 @@ pub fn error_lines(errors: &[RowError]) -> Vec<u8> {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::tract_onnx::prelude::tensor2;
+
+    fn manifest(outputs: serde_json::Value, labels: Option<serde_json::Value>) -> Arc<Manifest> {
+        let mut manifest = serde_json::json!({
+            "schema_version": 1, "name": "m", "version": 1, "created_at": "2026-01-01T00:00:00Z",
+            "sha256": "0000000000000000000000000000000000000000000000000000000000000000", "size_bytes": 3,
+            "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 1]}],
+            "outputs": outputs,
+            "features": [{"name": "a"}]
+        });
+        if let Some(labels) = labels {
+            manifest["labels"] = labels;
+        }
+        Arc::new(serde_json::from_value(manifest).unwrap())
+    }
+
+    fn csv_row(fields: &[&str]) -> PassThrough {
+        PassThrough::Csv(csv::ByteRecord::from(fields.to_vec()))
+    }
+
+    #[test]
+    fn wide_output_gets_numbered_columns() {
+        let manifest = manifest(serde_json::json!([{"name": "y", "datatype": "FP32", "shape": [-1, 2]}]), None);
+        let mut writer = RowWriter::new(Some(csv::ByteRecord::from(vec!["a"])), manifest.clone(), manifest.outputs.clone());
+
+        let text = writer.write(vec![csv_row(&["1"]), csv_row(&["2"])], &[tensor2(&[[0.5f32, 1.0], [0.1, -2.0]])]).unwrap();
+
+        assert_eq!(String::from_utf8(text).unwrap(), "a,y_0,y_1\n1,0.5,1.0\n2,0.1,-2.0\n");
+        assert!(writer.finish().is_empty(), "the header was already written");
+    }
+
+    #[test]
+    fn empty_output_still_gets_a_header() {
+        let outputs = serde_json::json!([{"name": "p", "datatype": "FP32", "shape": [-1, 2]}]);
+        let manifest = manifest(outputs, Some(serde_json::json!(["no", "label"])));
+        let mut writer = RowWriter::new(Some(csv::ByteRecord::from(vec!["a", "label"])), manifest.clone(), manifest.outputs.clone());
+
+        let text = writer.finish();
+
+        assert_eq!(String::from_utf8(text).unwrap(), "a,label,predicted_label,probability_no,probability_label\n");
+    }
+
+    #[test]
+    fn output_with_wrong_row_count_is_an_error() {
+        let manifest = manifest(serde_json::json!([{"name": "y", "datatype": "FP32", "shape": [-1, 1]}]), None);
+        let mut writer = RowWriter::new(Some(csv::ByteRecord::from(vec!["a"])), manifest.clone(), manifest.outputs.clone());
+
+        let err = writer.write(vec![csv_row(&["1"]), csv_row(&["2"])], &[tensor2(&[[0.5f32]])]).unwrap_err();
+
+        assert!(err.to_string().contains("does not have one entry per row (2)"), "{err}");
+    }
+}
