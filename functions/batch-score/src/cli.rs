@@ -3,6 +3,7 @@
 //! It runs the same job as the Lambda function, but always scores: it does
 //! not skip a file that an earlier summary covers.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -48,7 +49,10 @@ pub async fn main() -> i32 {
     let args = Args::parse();
     match run(args).await {
         Ok(summary) => {
-            println!("{}", String::from_utf8_lossy(&summary.to_json()).trim_end());
+            // A closed stdout, as in `batch-score ... | head`, is not an
+            // error of the job, whose results are already written.
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(&summary.to_json()).and_then(|()| stdout.flush());
             if summary.status == Status::Succeeded {
                 0
             } else {
