@@ -167,6 +167,9 @@ pub fn open(
 
 /// CSV with a header row. Cells are matched to features by column name, and
 /// every cell passes through to the output.
+///
+/// NOTE: unlike a JSON Lines row, a CSV record has no size limit, so one
+/// huge quoted field is held in memory whole.
 pub struct CsvSource {
     reader: csv::Reader<Box<dyn Read + Send>>,
     header: csv::ByteRecord,

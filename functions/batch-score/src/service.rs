@@ -11,6 +11,10 @@
 //! the same bytes. The summary, which marks the job done, is written last.
 //! A lock object would save the duplicate work, but it needs a delete
 //! permission and a way to expire the locks of crashed runs.
+//!
+//! NOTE: two concurrent runs write the same bytes only if they resolve the
+//! same model version. When an alias such as `latest` moves between them, the
+//! results of one version can end up beside the summary of the other.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -73,6 +77,9 @@ impl Service {
             return Ok(Outcome::Ignored(format!("key is not a file under `{}`", self.config.input_prefix)));
         };
         let store = (self.buckets)(&event.bucket);
+        // NOTE: the content is read after this check, so an object replaced in
+        // between is scored under the identity of the one checked here. Its own
+        // event then finds a summary with a different ETag and scores it again.
         let Some(info) = store.head(&event.key).await.map_err(JobError::Storage)? else {
             return Ok(Outcome::Ignored("the object no longer exists".into()));
         };
