@@ -13,7 +13,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 FUNCTIONS := predict batch-score ingest
 
-.PHONY: demo test test-python infra-lint build bench watch functions venv clean-venv \
+.PHONY: demo test test-python infra-lint check-no-openssl build bench watch functions venv clean-venv \
 	invoke-predict invoke-predict-base64 invoke-predict-v1 invoke-health invoke-batch invoke-batch-direct \
 	invoke-batch-encoded-keys invoke-batch-one-bad invoke-test-event invoke-ingest invoke-ingest-direct \
 	invoke-ingest-encoded
@@ -40,10 +40,16 @@ demo: venv
 		data/esol/delaney-processed.csv --model esol-solubility --output target/demo-batch/esol.out.csv
 	head -n 3 target/demo-batch/esol.out.csv
 
-test: venv functions
+test: venv functions check-no-openssl
 	cargo test --locked --workspace
 	$(MAKE) test-python
 	$(MAKE) infra-lint
+
+# rustls only: OpenSSL would have to be cross-compiled for arm64 Lambdas.
+# (openssl-probe, which only locates certificate files, is pure Rust.)
+check-no-openssl:
+	@if grep -q '^name = "openssl-sys"' Cargo.lock; then echo "Cargo.lock pulls in openssl-sys; use rustls features"; exit 1; fi
+	@echo "no OpenSSL in the dependency tree"
 
 test-python: venv
 	$(PY) -m pytest -q -p no:cacheprovider tests/python

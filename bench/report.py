@@ -111,6 +111,28 @@ def main():
         extra = service["median_us"] - tract["median_us"]
         lines.append(f"- Batch {batch}: the service adds {extra:.1f} µs ({overhead:.0f}%) to raw tract (goal: at most 10%).")
     lines.append("")
+
+    trees = {(r["measure"], r["rows"]): r for r in results if "rows" in r and r["measure"].endswith("_trees")}
+    if trees:
+        lines += [
+            "## Tree ensembles",
+            "",
+            "`tests/fixtures/sklearn/esol_rf_classifier.onnx`: scikit-learn RandomForestClassifier, 100 trees, depth 8,",
+            "exported with skl2onnx. `service` is this project's flat-array evaluator (`bench/src/bin/trees.rs`), `tract`",
+            "is tract-onnx 0.23.9's own TreeEnsembleClassifier, and onnxruntime runs with one thread (`bench/python/trees.py`).",
+            "",
+            "| Evaluator | 1 row, µs | 1000 rows, µs | per row in 1000, µs |",
+            "| --- | --- | --- | --- |",
+        ]
+        for key, label in [("service_trees", "service"), ("tract_trees", "tract 0.23.9"), ("onnxruntime_trees", "onnxruntime")]:
+            one, thousand = trees.get((key, 1)), trees.get((key, 1000))
+            if one and thousand:
+                lines.append(f"| {label} | {one['median_us']:.1f} | {thousand['median_us']:.0f} | {thousand['median_us'] / 1000:.2f} |")
+        ours, ort = trees.get(("service_trees", 1000)), trees.get(("onnxruntime_trees", 1000))
+        if ours and ort:
+            lines += ["", f"The service takes {ours['median_us'] / ort['median_us']:.2f}x onnxruntime's time for 1000 rows "
+                      f"and {trees[('service_trees', 1)]['median_us'] / trees[('onnxruntime_trees', 1)]['median_us']:.2f}x "
+                      "for one row (goal: at most 2x).", ""]
     lines += batch_section(results)
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
 

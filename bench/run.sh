@@ -53,6 +53,11 @@ echo "== warm in-process latency ($iterations iterations)"
 target/release/warm examples/registry examples/esol_test_split.csv "$iterations" | tee -a $results
 $venv/bin/python bench/python/warm.py examples/esol_test_split.csv "$iterations" | tee -a $results
 
+echo "== tree ensemble: 100 trees, depth 8"
+forest=tests/fixtures/sklearn/esol_rf_classifier.onnx
+target/release/trees $forest examples/esol_test_split.csv "$iterations" | tee -a $results
+$venv/bin/python bench/python/trees.py $forest examples/esol_test_split.csv "$iterations" | tee -a $results
+
 sizes=$(for rows in 100000 1000000 10000000; do if (( rows <= batch_max_rows )); then printf '%s,' "$rows"; fi; done)
 echo "== batch scoring throughput and peak RSS (rows: ${sizes%,})"
 $venv/bin/python bench/batch.py --sizes "${sizes%,}" --python $venv/bin/python | tee -a $results
