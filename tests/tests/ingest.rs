@@ -203,6 +203,42 @@ async fn identical_upload_is_registered_once() {
 }
 
 #[tokio::test]
+async fn stale_upload_record_is_taken_over() {
+    let (dir, store, ingester) = folder_ingester();
+    let bytes = std::fs::read(sklearn("esol_linear.onnx")).unwrap();
+
+    // The upload record key of these bytes without a sidecar, written here
+    // the way an invocation that crashed mid-registration leaves it.
+    let identity = {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(Sha256::digest(&bytes));
+        hex::encode(hasher.finalize())
+    };
+    let record_key = format!("linear/uploads/{identity}.json");
+    let write_record = |started: chrono::DateTime<chrono::Utc>| {
+        let record = json!({"state": "registering", "started_at": started});
+        let store = store.clone();
+        let key = record_key.clone();
+        async move { store.put(&key, serde_json::to_vec(&record).unwrap().into()).await.unwrap() }
+    };
+
+    // A registration that started a moment ago may still be running, so
+    // ingest backs off. One from an hour ago is taken over.
+    write_record(chrono::Utc::now()).await;
+    let busy = ingester.ingest_bytes("linear", "esol_linear.onnx", &bytes, None).await.unwrap_err();
+    assert!(busy.chain().contains("being registered right now"), "{}", busy.chain());
+    assert!(!dir.path().join("linear/1").exists());
+
+    write_record(chrono::Utc::now() - chrono::Duration::hours(1)).await;
+    let result = ingest_file(&ingester, "linear", &sklearn("esol_linear.onnx"), None).await;
+    assert_eq!(registered_version(&result), 1);
+    assert!(dir.path().join("linear/1/manifest.json").exists());
+    let finished: Value = serde_json::from_slice(&std::fs::read(dir.path().join(&record_key)).unwrap()).unwrap();
+    assert_eq!(finished, json!({"state": "registered", "version": 1}));
+}
+
+#[tokio::test]
 async fn production_moves_only_when_promoted() {
     let (dir, store, ingester) = folder_ingester();
     ingest_file(&ingester, "linear", &sklearn("esol_linear.onnx"), None).await;

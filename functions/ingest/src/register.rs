@@ -136,28 +136,29 @@ impl Registrar {
     async fn claim_upload(&self, key: &str) -> Result<Option<u64>> {
         let registering = serde_json::to_vec(&UploadRecord::Registering { started_at: Utc::now() }).expect("records serialize");
         for _ in 0..10 {
-            match self.store.get(key).await? {
-                Some(bytes) => match serde_json::from_slice::<UploadRecord>(&bytes) {
+            let claimed = match self.store.get_with_etag(key).await? {
+                None => self.store.put_if_absent(key, Bytes::from(registering.clone())).await?,
+                Some((bytes, etag)) => match serde_json::from_slice::<UploadRecord>(&bytes) {
                     Ok(UploadRecord::Registered { version }) => return Ok(Some(version)),
-                    Ok(UploadRecord::Registering { started_at }) => {
-                        let age = (Utc::now() - started_at).to_std().unwrap_or_default();
-                        if age < STALE_AFTER {
-                            return Err(Error::storage(
-                                "register",
-                                self.store.describe(key),
-                                "an identical upload is being registered right now; retry in a minute",
-                            ));
-                        }
+                    Ok(UploadRecord::Registering { started_at })
+                        if (Utc::now() - started_at).to_std().unwrap_or_default() < STALE_AFTER =>
+                    {
+                        return Err(Error::storage(
+                            "register",
+                            self.store.describe(key),
+                            "an identical upload is being registered right now; retry in a minute",
+                        ));
+                    }
+                    // A stale or unreadable record is taken over in place, with
+                    // a conditional write, so no delete permission is needed.
+                    _ => {
                         tracing::warn!(key, "taking over a registration that stopped without finishing");
-                        self.store.delete(key).await?;
+                        self.store.put_if_match(key, Bytes::from(registering.clone()), &etag).await?
                     }
-                    Err(_) => self.store.delete(key).await?,
                 },
-                None => {
-                    if self.store.put_if_absent(key, Bytes::from(registering.clone())).await? {
-                        return Ok(None);
-                    }
-                }
+            };
+            if claimed {
+                return Ok(None);
             }
         }
         Err(Error::storage("register", self.store.describe(key), "the upload record kept changing; retry"))
