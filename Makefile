@@ -63,7 +63,7 @@ ARCH ?= arm64
 build: venv
 	cargo lambda build --release --$(ARCH) --output-format zip --lambda-dir target/lambda \
 		$(foreach f,$(FUNCTIONS),--bin $(f))
-	ls -l target/lambda/*/bootstrap.zip
+	python3 bench/zip_sizes.py target/lambda $(ARCH)
 
 watch: venv functions
 	bash scripts/watch.sh

@@ -97,7 +97,7 @@ pub struct Registry {
     store: Arc<dyn ObjectStore>,
     alias_ttl: Duration,
     aliases: Mutex<HashMap<ModelName, (Instant, Option<Aliases>)>>,
-    manifests: Mutex<HashMap<(ModelName, u64), Arc<Manifest>>>,
+    manifests: Mutex<HashMap<ModelName, HashMap<u64, Arc<Manifest>>>>,
 }
 
 impl Registry {
@@ -173,7 +173,7 @@ impl Registry {
             VersionRef::Number(n) => *n,
             VersionRef::Alias(alias) => self.resolve_alias(name, alias).await?,
         };
-        if let Some(manifest) = self.manifests.lock().unwrap_or_else(|e| e.into_inner()).get(&(name.clone(), number)) {
+        if let Some(manifest) = self.manifests.lock().unwrap_or_else(|e| e.into_inner()).get(name).and_then(|versions| versions.get(&number)) {
             return Ok(manifest.clone());
         }
         match self.read_manifest(name, number).await? {
@@ -182,7 +182,9 @@ impl Registry {
                 self.manifests
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert((name.clone(), number), manifest.clone());
+                    .entry(name.clone())
+                    .or_default()
+                    .insert(number, manifest.clone());
                 Ok(manifest)
             }
             None => Err(self.not_found(name, &version.to_string()).await),
@@ -190,6 +192,17 @@ impl Registry {
     }
 
     async fn resolve_alias(&self, name: &ModelName, alias: &str) -> Result<u64> {
+        // Warm requests end here, without copying the alias map.
+        let fresh = {
+            let cached = self.aliases.lock().unwrap_or_else(|e| e.into_inner());
+            cached
+                .get(name)
+                .filter(|(read_at, _)| read_at.elapsed() < self.alias_ttl)
+                .and_then(|(_, aliases)| aliases.as_ref()?.get(alias).copied())
+        };
+        if let Some(number) = fresh {
+            return Ok(number);
+        }
         if let Some(number) = self.aliases(name).await?.and_then(|aliases| aliases.get(alias).copied()) {
             return Ok(number);
         }

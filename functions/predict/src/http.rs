@@ -31,9 +31,8 @@ pub async fn handle(service: &Service, event: Request) -> Result<Response<Body>,
             _ => bytes::Bytes::new(),
         },
     };
-    let method = request.method.clone();
-    let path = request.path.clone();
-    let response = service.handle(request).await;
+    let response = service.handle(&request).await;
+    let (method, path) = (&request.method, &request.path);
 
     let outcome = &response.outcome;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;

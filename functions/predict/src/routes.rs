@@ -1,6 +1,8 @@
 //! Maps a method and path to an endpoint of the Open Inference Protocol or of
 //! the named-feature form.
 
+use std::borrow::Cow;
+
 use percent_encoding::percent_decode_str;
 
 use crate::error::ApiError;
@@ -21,13 +23,9 @@ impl Route {
     /// prefix before `/v1` or `/v2` is skipped. Returns 404 for unknown paths
     /// and 405 for a known path with the wrong method.
     pub fn parse(method: &str, path: &str) -> Result<Self, ApiError> {
-        let decoded: Vec<String> = path
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
-            .collect();
+        let decoded: Vec<Cow<str>> = path.split('/').filter(|s| !s.is_empty()).map(|s| percent_decode_str(s).decode_utf8_lossy()).collect();
         let start = decoded.iter().take(4).position(|s| s == "v1" || s == "v2").unwrap_or(0);
-        let segments: Vec<&str> = decoded[start..].iter().map(String::as_str).collect();
+        let segments: Vec<&str> = decoded[start..].iter().map(|s| s.as_ref()).collect();
         let no_route = || {
             ApiError::not_found(format!(
                 "no endpoint at `{method} {path}`; see /v2 (Open Inference Protocol) or POST /v1/models/<model>:predict"

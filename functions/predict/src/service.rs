@@ -2,7 +2,6 @@
 //! takes an [`ApiRequest`] and always returns an [`ApiResponse`], errors
 //! included, so one bad request never becomes a failed Lambda invocation.
 
-use std::collections::HashSet;
 use std::io::Read;
 use std::time::Instant;
 
@@ -97,7 +96,7 @@ impl Service {
         Service { models, config }
     }
 
-    pub async fn handle(&self, request: ApiRequest) -> ApiResponse {
+    pub async fn handle(&self, request: &ApiRequest) -> ApiResponse {
         let mut outcome = Outcome::default();
         match self.dispatch(request, &mut outcome).await {
             Ok(response) => ApiResponse { outcome, ..response },
@@ -105,7 +104,7 @@ impl Service {
         }
     }
 
-    async fn dispatch(&self, request: ApiRequest, outcome: &mut Outcome) -> Result<ApiResponse, ApiError> {
+    async fn dispatch(&self, request: &ApiRequest, outcome: &mut Outcome) -> Result<ApiResponse, ApiError> {
         let route = Route::parse(&request.method, &request.path)?;
         let done = |value: Value| Ok(ApiResponse::json(200, &value, Outcome::default()));
         match route {
@@ -133,12 +132,12 @@ impl Service {
             }
             Route::Infer { model, version } => {
                 outcome.model = Some(model.clone());
-                let body = read_body(&request, BodyKind::Infer)?;
+                let body = read_body(request, BodyKind::Infer)?;
                 self.infer(&model, version.as_deref(), &body, request.inference_header_length.as_deref(), outcome).await
             }
             Route::Predict { model, version } => {
                 outcome.model = Some(model.clone());
-                let body = read_body(&request, BodyKind::Json)?;
+                let body = read_body(request, BodyKind::Json)?;
                 self.predict(&model, version.as_deref(), &body, outcome).await
             }
         }
@@ -202,9 +201,8 @@ impl Service {
         // any tensor memory is allocated.
         let mut budget = self.config.max_request_elements;
         let mut counts = Vec::with_capacity(request.inputs.len());
-        let mut seen = HashSet::new();
-        for input in &request.inputs {
-            if !seen.insert(input.name.as_str()) {
+        for (position, input) in request.inputs.iter().enumerate() {
+            if request.inputs[..position].iter().any(|earlier| earlier.name == input.name) {
                 return Err(ApiError::bad_request(format!("input `{}` is given twice", input.name)));
             }
             input.datatype()?;
@@ -304,7 +302,7 @@ impl Service {
                 })
                 .collect::<Result<_, ApiError>>()?,
         };
-        encode_infer_response(&handle, request.id, &selected, outcome)
+        encode_infer_response(&handle, request.id, &selected)
     }
 
     async fn predict(&self, model: &str, version: Option<&str>, body: &[u8], outcome: &mut Outcome) -> Result<ApiResponse, ApiError> {
@@ -367,7 +365,6 @@ fn encode_infer_response(
     handle: &ModelHandle,
     id: Option<String>,
     selected: &[SelectedOutput],
-    outcome: &Outcome,
 ) -> Result<ApiResponse, ApiError> {
     let mut outputs = Vec::with_capacity(selected.len());
     let mut blobs: Vec<std::borrow::Cow<[u8]>> = Vec::new();
@@ -403,7 +400,8 @@ fn encode_infer_response(
         content_type: if binary { "application/octet-stream" } else { "application/json" },
         inference_header_length: binary.then_some(header_length),
         body,
-        outcome: outcome.clone(),
+        // `handle` fills in the request's outcome.
+        outcome: Outcome::default(),
         error: None,
     })
 }

@@ -2,6 +2,8 @@
 //! REST API. Input `data` is kept as raw JSON until the shape has been checked,
 //! so that an oversized array is never parsed into memory.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -24,9 +26,12 @@ pub struct InferRequest<'a> {
 
 #[derive(Debug, Deserialize)]
 pub struct RequestInput<'a> {
-    pub name: String,
+    // Borrowed from the body unless the JSON string has escapes.
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
     pub shape: Vec<i64>,
-    pub datatype: String,
+    #[serde(borrow)]
+    pub datatype: Cow<'a, str>,
     #[serde(default)]
     pub parameters: Option<Map<String, Value>>,
     #[serde(borrow, default)]

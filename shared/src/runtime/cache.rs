@@ -59,10 +59,11 @@ impl ModelCache {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             state.clock += 1;
             let clock = state.clock;
-            let slot = state
-                .slots
-                .entry(key.clone())
-                .or_insert_with(|| Slot { cell: Arc::new(OnceCell::new()), last_used: clock, bytes: 0 });
+            // Look up by reference first, so a warm request copies no key.
+            if !state.slots.contains_key(key) {
+                state.slots.insert(key.clone(), Slot { cell: Arc::new(OnceCell::new()), last_used: clock, bytes: 0 });
+            }
+            let slot = state.slots.get_mut(key).expect("inserted above");
             slot.last_used = clock;
             slot.cell.clone()
         };
