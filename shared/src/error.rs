@@ -43,7 +43,7 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
-    #[error("invalid model name `{name}`: use 1 to 128 characters from A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit")]
+    #[error("invalid model name `{name}`: use 1 to 128 characters from A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit and without `..`")]
     InvalidModelName { name: String },
 
     #[error("invalid model version `{version}`: use a positive integer such as `1`, or an alias such as `latest` or `production`")]

@@ -49,3 +49,16 @@ pub fn init_cli() {
         .without_time()
         .try_init();
 }
+
+/// Returns the value of a start-up step, or logs the error with its causes
+/// and exits with status 1. Returning the error from `main` instead would print
+/// its debug form, which names Rust types rather than the problem.
+pub fn or_exit<T>(step: &str, result: crate::Result<T>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(err) => {
+            tracing::error!(error = %err.chain(), "{step} failed");
+            std::process::exit(1)
+        }
+    }
+}

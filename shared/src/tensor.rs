@@ -322,18 +322,22 @@ impl Values {
         self.push(Scalar::Float(value))
     }
 
-    /// Parses JSON `data`, nested or flat, into values of `datatype`. Stops at
-    /// the first element past `expected`, so an oversized array is never held.
-    pub fn from_json(tensor: &str, datatype: DataType, expected: usize, json: &str) -> Result<Self> {
+    /// Parses JSON `data` into values of `datatype` for a tensor of `shape`.
+    /// The data is either flat (one array of every element, row-major) or
+    /// nested exactly as the shape is. Stops at the first element past the
+    /// shape's count, so an oversized array is never held.
+    pub fn from_json(tensor: &str, datatype: DataType, shape: &[usize], json: &str) -> Result<Self> {
+        let expected = shape.iter().product();
         let mut values = Values::with_capacity(datatype, expected)?;
-        let seed = DataSeed { values: &mut values, expected, depth: 0 };
+        let mut walk = DataWalk { values: &mut values, expected, shape, layout: None, path: Vec::new() };
         let mut deserializer = serde_json::Deserializer::from_str(json);
-        seed.deserialize(&mut deserializer)
+        DataSeed { walk: &mut walk, depth: 0 }
+            .deserialize(&mut deserializer)
             .and_then(|()| deserializer.end())
             .map_err(|err| Error::invalid_input(format!("invalid data for input `{tensor}`: {err}")))?;
         if values.len() != expected {
             return Err(Error::invalid_input(format!(
-                "input `{tensor}` has {} data elements but its shape needs {expected}",
+                "input `{tensor}` has {} data elements but its shape {shape:?} needs {expected}",
                 values.len()
             )));
         }
@@ -395,9 +399,42 @@ impl Values {
 }
 
 /// Streams a JSON array of any nesting depth into [`Values`].
-struct DataSeed<'a> {
+/// Whether JSON data lists every element in one array or nests arrays as
+/// the shape does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Flat,
+    Nested,
+}
+
+/// State shared by every level of one JSON data walk.
+struct DataWalk<'a> {
     values: &'a mut Values,
     expected: usize,
+    shape: &'a [usize],
+    /// Set by the first element, so every later one must follow it.
+    layout: Option<Layout>,
+    /// Index of the array being read at each level, for error messages.
+    path: Vec<usize>,
+}
+
+impl DataWalk<'_> {
+    fn place(&self) -> String {
+        let indices: String = self.path.iter().map(|i| format!("[{i}]")).collect();
+        if indices.is_empty() { "the top-level array".to_string() } else { format!("data{indices}") }
+    }
+
+    fn layout_hint(&self) -> String {
+        format!(
+            "send one flat array of {} values, or arrays nested to match shape {:?}",
+            self.expected, self.shape
+        )
+    }
+}
+
+/// One value of the walk, `depth` arrays deep.
+struct DataSeed<'w, 'a> {
+    walk: &'w mut DataWalk<'a>,
     depth: usize,
 }
 
@@ -405,7 +442,7 @@ struct DataSeed<'a> {
 /// the parser's own recursion limit is reached.
 const MAX_DEPTH: usize = 32;
 
-impl<'de> DeserializeSeed<'de> for DataSeed<'_> {
+impl<'de> DeserializeSeed<'de> for DataSeed<'_, '_> {
     type Value = ();
 
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> std::result::Result<(), D::Error> {
@@ -413,28 +450,46 @@ impl<'de> DeserializeSeed<'de> for DataSeed<'_> {
     }
 }
 
-impl DataSeed<'_> {
+impl DataSeed<'_, '_> {
     fn push<E: de::Error>(self, scalar: Scalar) -> std::result::Result<(), E> {
-        let position = self.values.len();
-        if position >= self.expected {
-            return Err(E::custom(format!("more data elements than the {} that the shape needs", self.expected)));
+        let walk = self.walk;
+        let rank = walk.shape.len();
+        // A scalar one array deep is flat data, and one as deep as the rank
+        // is nested data. With rank 1 the two are the same.
+        let layout = if self.depth == rank {
+            Layout::Nested
+        } else if self.depth == 1 {
+            Layout::Flat
+        } else {
+            return Err(E::custom(format!("{} is a number where an array is expected; {}", walk.place(), walk.layout_hint())));
+        };
+        match walk.layout {
+            None => walk.layout = Some(layout),
+            Some(first) if first != layout && rank != 1 => {
+                return Err(E::custom(format!("{} mixes numbers and arrays; {}", walk.place(), walk.layout_hint())));
+            }
+            Some(_) => {}
         }
-        if self.values.push(scalar) {
+        let position = walk.values.len();
+        if position >= walk.expected {
+            return Err(E::custom(format!("more data elements than the {} that the shape needs", walk.expected)));
+        }
+        if walk.values.push(scalar) {
             Ok(())
         } else {
             Err(E::custom(format!(
                 "element {position} is {scalar}, which is not a valid {} value",
-                self.values.datatype()
+                walk.values.datatype()
             )))
         }
     }
 }
 
-impl<'de> Visitor<'de> for DataSeed<'_> {
+impl<'de> Visitor<'de> for DataSeed<'_, '_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "an array of {} values, flat or nested", self.values.datatype())
+        write!(f, "an array of {} values, flat or nested", self.walk.values.datatype())
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<(), E> {
@@ -454,13 +509,38 @@ impl<'de> Visitor<'de> for DataSeed<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
-        if self.depth >= MAX_DEPTH {
+        let walk = self.walk;
+        let depth = self.depth;
+        if depth >= MAX_DEPTH {
             return Err(de::Error::custom(format!("arrays are nested more than {MAX_DEPTH} deep")));
         }
-        let depth = self.depth + 1;
-        let expected = self.expected;
-        let values = self.values;
-        while seq.next_element_seed(DataSeed { values: &mut *values, expected, depth })?.is_some() {}
+        let rank = walk.shape.len();
+        let nested_too_deep = depth >= rank && depth > 0;
+        let flat_but_nested = depth >= 1 && walk.layout == Some(Layout::Flat) && rank != 1;
+        if nested_too_deep || flat_but_nested {
+            return Err(de::Error::custom(format!("{} is an array where a number is expected; {}", walk.place(), walk.layout_hint())));
+        }
+        walk.path.push(0);
+        let mut length = 0;
+        while seq.next_element_seed(DataSeed { walk: &mut *walk, depth: depth + 1 })?.is_some() {
+            length += 1;
+            if let Some(index) = walk.path.last_mut() {
+                *index = length;
+            }
+        }
+        walk.path.pop();
+        // Flat data is counted as a whole once the walk ends; a nested array
+        // must be as long as its dimension.
+        let nested = walk.layout != Some(Layout::Flat) || rank == 1;
+        if nested && depth < rank && length != walk.shape[depth] {
+            return Err(de::Error::custom(format!(
+                "{} has {length} elements but dimension {depth} of shape {:?} is {}; {}",
+                walk.place(),
+                walk.shape,
+                walk.shape[depth],
+                walk.layout_hint()
+            )));
+        }
         Ok(())
     }
 }
@@ -552,39 +632,62 @@ mod tests {
 
     #[test]
     fn nested_and_flat_json_give_same_values() {
-        let flat = Values::from_json("x", DataType::Fp32, 4, "[1, 2.5, -3, 4]").unwrap();
-        let nested = Values::from_json("x", DataType::Fp32, 4, "[[1, 2.5], [-3, 4]]").unwrap();
+        let flat = Values::from_json("x", DataType::Fp32, &[2, 2], "[1, 2.5, -3, 4]").unwrap();
+        let nested = Values::from_json("x", DataType::Fp32, &[2, 2], "[[1, 2.5], [-3, 4]]").unwrap();
         assert_eq!(flat, nested);
         assert_eq!(flat, Values::F32(vec![1.0, 2.5, -3.0, 4.0]));
     }
 
     #[test]
     fn json_count_mismatch_names_tensor() {
-        let err = Values::from_json("descriptors", DataType::Fp32, 6, "[1, 2]").unwrap_err();
-        assert_eq!(err.to_string(), "input `descriptors` has 2 data elements but its shape needs 6");
-        let err = Values::from_json("descriptors", DataType::Fp32, 1, "[1, 2]").unwrap_err();
+        let err = Values::from_json("descriptors", DataType::Fp32, &[1, 6], "[1, 2]").unwrap_err();
+        assert_eq!(err.to_string(), "input `descriptors` has 2 data elements but its shape [1, 6] needs 6");
+        let err = Values::from_json("descriptors", DataType::Fp32, &[1, 1], "[1, 2]").unwrap_err();
         assert!(err.to_string().contains("more data elements than the 1"), "{err}");
     }
 
     #[test]
     fn out_of_range_integers_are_rejected() {
-        let err = Values::from_json("x", DataType::Uint8, 2, "[1, 300]").unwrap_err();
+        let err = Values::from_json("x", DataType::Uint8, &[2], "[1, 300]").unwrap_err();
         assert!(err.to_string().contains("element 1 is 300, which is not a valid UINT8 value"), "{err}");
-        assert!(Values::from_json("x", DataType::Int64, 1, "[1.5]").is_err());
-        assert_eq!(Values::from_json("x", DataType::Int64, 1, "[2.0]").unwrap(), Values::I64(vec![2]));
-        assert!(Values::from_json("x", DataType::Fp32, 1, "[1e39]").is_err());
+        assert!(Values::from_json("x", DataType::Int64, &[1], "[1.5]").is_err());
+        assert_eq!(Values::from_json("x", DataType::Int64, &[1], "[2.0]").unwrap(), Values::I64(vec![2]));
+        assert!(Values::from_json("x", DataType::Fp32, &[1], "[1e39]").is_err());
     }
 
     #[test]
     fn bool_and_number_do_not_mix() {
-        assert!(Values::from_json("x", DataType::Bool, 1, "[1]").is_err());
-        assert!(Values::from_json("x", DataType::Fp32, 1, "[true]").is_err());
-        assert_eq!(Values::from_json("x", DataType::Bool, 2, "[true, false]").unwrap(), Values::Bool(vec![true, false]));
+        assert!(Values::from_json("x", DataType::Bool, &[1], "[1]").is_err());
+        assert!(Values::from_json("x", DataType::Fp32, &[1], "[true]").is_err());
+        assert_eq!(Values::from_json("x", DataType::Bool, &[2], "[true, false]").unwrap(), Values::Bool(vec![true, false]));
+    }
+
+    #[test]
+    fn ragged_nesting_is_rejected() {
+        let err = Values::from_json("d", DataType::Fp32, &[2, 3], "[[1, 2, 3, 4], [5, 6]]").unwrap_err();
+        assert!(err.to_string().contains("data[0] has 4 elements but dimension 1 of shape [2, 3] is 3"), "{err}");
+        let err = Values::from_json("d", DataType::Fp32, &[1, 6], "[[[1, 2, 3]], [[4, 5, 6]]]").unwrap_err();
+        assert!(err.to_string().contains("where a number is expected"), "{err}");
+        let err = Values::from_json("d", DataType::Fp32, &[2, 2], "[1, 2, [3, 4]]").unwrap_err();
+        assert!(err.to_string().contains("where a number is expected"), "{err}");
+        let err = Values::from_json("d", DataType::Fp32, &[2, 2], "[[1, 2], 3, 4]").unwrap_err();
+        assert!(err.to_string().contains("mixes numbers and arrays"), "{err}");
+        let err = Values::from_json("d", DataType::Fp32, &[3, 2], "[[1, 2], [3, 4]]").unwrap_err();
+        assert!(err.to_string().contains("has 2 elements but dimension 0 of shape [3, 2] is 3"), "{err}");
+    }
+
+    #[test]
+    fn higher_rank_nesting_is_read_in_order() {
+        let nested = Values::from_json("d", DataType::Int64, &[2, 1, 2], "[[[1, 2]], [[3, 4]]]").unwrap();
+        assert_eq!(nested, Values::I64(vec![1, 2, 3, 4]));
+        let flat = Values::from_json("d", DataType::Int64, &[2, 1, 2], "[1, 2, 3, 4]").unwrap();
+        assert_eq!(flat, nested);
+        assert_eq!(Values::from_json("d", DataType::Int64, &[0, 6], "[]").unwrap(), Values::I64(vec![]));
     }
 
     #[test]
     fn strings_in_data_are_rejected() {
-        assert!(Values::from_json("x", DataType::Fp32, 1, r#"["1.0"]"#).is_err());
+        assert!(Values::from_json("x", DataType::Fp32, &[1], r#"["1.0"]"#).is_err());
     }
 
     #[test]

@@ -209,6 +209,20 @@ async fn unknown_model_fails_without_retry() {
     assert!(get("batch/output/no-such-model/esol.out.csv").await.is_none());
 }
 
+/// S3 accepts keys with `..` segments, but no store here can address them, and
+/// a retry cannot change the key: the message is dropped, not retried.
+#[tokio::test]
+async fn dotted_key_is_dropped_without_retry() {
+    let mut sqs = event("sqs-s3-batch-put.json");
+    let body = sqs["Records"][0]["body"].as_str().unwrap().replace("esol-solubility/esol.csv", "esol-solubility/../esol.csv");
+    sqs["Records"][0]["body"] = json!(body);
+
+    let (status, response) = invoke(&sqs).await;
+
+    assert_eq!((status, response), (200, no_failures()));
+    assert!(fixture().watch.log_text().contains("keys may not contain empty, `.` or `..` segments"));
+}
+
 /// An event that is neither SQS nor S3 fails the invocation with the
 /// reason, and the function keeps serving.
 #[tokio::test]

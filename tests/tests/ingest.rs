@@ -111,25 +111,33 @@ async fn sample_mismatch_shows_worst_element() {
 #[tokio::test]
 async fn invalid_sidecar_is_rejected() {
     let (_dir, _store, ingester) = folder_ingester();
-    let cases: Vec<(&[u8], &str)> = vec![
-        (b"{not json", "the metadata sidecar is not valid"),
-        (br#"{"feature": ["a"]}"#, "unknown field `feature`"),
-        (br#"{"features": ["a", "b"]}"#, "`features` has 2 names but input `descriptors` has 6 columns"),
-        (br#"{"outputs": ["nope"]}"#, "`outputs` names `nope`, which the model does not have"),
-        (br#"{"samples": [{"inputs": {"x": [[1]]}}]}"#, "sample 0: the model has no input `x`"),
+    // The linear model is a regressor; the forest is a binary classifier with
+    // two probability columns.
+    let (linear, forest) = ("esol_linear.onnx", "esol_rf_classifier.onnx");
+    let cases: Vec<(&str, &[u8], &str)> = vec![
+        (linear, b"{not json", "the metadata sidecar is not valid"),
+        (linear, br#"{"feature": ["a"]}"#, "unknown field `feature`"),
+        (linear, br#"{"features": ["a", "b"]}"#, "`features` has 2 names but input `descriptors` has 6 columns"),
+        (linear, br#"{"outputs": ["nope"]}"#, "`outputs` names `nope`, which the model does not have"),
+        (linear, br#"{"samples": [{"inputs": {"x": [[1]]}}]}"#, "sample 0: the model has no input `x`"),
+        (linear, br#"{"features": ["a", "b", "c", "d", "e", "a"]}"#, "features[0] and features[5] are both named `a`"),
+        (linear, br#"{"labels": ["low", "high"]}"#, "`labels` has 2 classes but no output gives 2 class probabilities"),
+        (forest, br#"{"labels": ["a", "b", "c"]}"#, "`labels` has 3 classes but the probability output `probabilities` has 2 columns"),
+        (forest, br#"{"labels": ["a", "a"]}"#, "labels[0] and labels[1] are both `a`"),
     ];
-    for (sidecar, message) in cases {
-        let result = ingest_file(&ingester, "linear", &sklearn("esol_linear.onnx"), Some(sidecar)).await;
+    for (model, sidecar, message) in cases {
+        let result = ingest_file(&ingester, "model", &sklearn(model), Some(sidecar)).await;
         let (code, reason) = rejection(&result);
-        assert_eq!(code, "invalid_sidecar", "{reason}");
-        assert!(reason.contains(message), "{reason}");
+        assert_eq!(code, "invalid_sidecar", "{model}: {reason}");
+        assert!(reason.contains(message), "{model}: {reason}");
     }
 }
 
 #[tokio::test]
 async fn invalid_model_name_is_rejected() {
     let (_dir, _store, ingester) = folder_ingester();
-    let (_, reason) = rejection(&ingest_file(&ingester, "my model+v2", &sklearn("esol_linear.onnx"), None).await);
+    let (code, reason) = rejection(&ingest_file(&ingester, "my model+v2", &sklearn("esol_linear.onnx"), None).await);
+    assert_eq!(code, "invalid_name");
     assert!(reason.contains("invalid model name `my model+v2`"), "{reason}");
 }
 

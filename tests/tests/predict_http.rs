@@ -282,11 +282,14 @@ async fn bad_requests_get_400_with_the_reason() {
     unknown_input["inputs"][0]["name"] = json!("features");
     let mut unknown_type = esol_request(&rows, true);
     unknown_type["inputs"][0]["datatype"] = json!("FLOAT");
+    let mut ragged = esol_request(&esol_rows(2), false);
+    ragged["inputs"][0]["data"] = json!([[1, 116.204, 1, 0, 2, 20.23, 5], [1, 201.225, 1, 2, 2]]);
     let mut string_data = esol_request(&rows, true);
     string_data["inputs"][0]["data"] = json!(["1", "2", "3", "4", "5", "6"]);
     let cases = [
         (wrong_type, "input `descriptors` expects datatype FP32 but received FP64"),
-        (short_data, "input `descriptors` has 3 data elements but its shape needs 6"),
+        (short_data, "input `descriptors` has 3 data elements but its shape [1, 6] needs 6"),
+        (ragged, "data[0] has 7 elements but dimension 1 of shape [2, 6] is 6"),
         (negative, "negative dimension -1"),
         (wrong_shape, "input `descriptors` expects shape [-1, 6] (-1 is any size) but received [2, 3]"),
         (unknown_input, "model `esol-solubility` has no input `features`; its inputs are `descriptors`"),

@@ -17,8 +17,7 @@ fn load(stem: &str) -> LoadedModel {
 fn tensor_from(entry: &Value) -> Tensor {
     let datatype = DataType::parse(entry["datatype"].as_str().unwrap()).unwrap();
     let shape: Vec<usize> = entry["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
-    let count = shape.iter().product();
-    let values = Values::from_json("fixture", datatype, count, &entry["data"].to_string()).unwrap();
+    let values = Values::from_json("fixture", datatype, &shape, &entry["data"].to_string()).unwrap();
     values.into_tensor(&shape).unwrap()
 }
 

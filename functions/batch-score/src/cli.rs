@@ -53,10 +53,15 @@ pub async fn main() -> i32 {
             // error of the job, whose results are already written.
             let mut stdout = std::io::stdout().lock();
             let _ = stdout.write_all(&summary.to_json()).and_then(|()| stdout.flush());
-            if summary.status == Status::Succeeded {
-                0
-            } else {
+            let rows = &summary.rows;
+            if summary.status != Status::Succeeded {
                 1
+            } else if rows.scored == 0 && rows.failed > 0 {
+                let errors = summary.outputs.as_ref().map(|o| o.errors.as_str()).unwrap_or_default();
+                eprintln!("error: none of the {} rows could be scored; the reasons are in `{errors}`", rows.failed);
+                1
+            } else {
+                0
             }
         }
         Err(err) => {
@@ -72,6 +77,23 @@ struct Place {
     store: Arc<dyn ObjectStore>,
     key: String,
     bucket: Option<String>,
+    /// The folder of a local path.
+    folder: Option<PathBuf>,
+}
+
+impl Place {
+    /// Returns whether `key` at this place is the same object as `other`.
+    fn holds_same(&self, key: &str, other: &Place) -> bool {
+        match (&self.folder, &other.folder) {
+            (Some(folder), Some(other_folder)) => {
+                let canonical = |path: PathBuf| path.canonicalize().ok();
+                // A file that does not exist yet cannot be the input.
+                canonical(folder.join(key)).is_some_and(|path| Some(path) == canonical(other_folder.join(&other.key)))
+            }
+            (None, None) => self.bucket == other.bucket && key == other.key,
+            _ => false,
+        }
+    }
 }
 
 async fn place(text: &str, force_path_style: bool) -> anyhow::Result<Place> {
@@ -81,7 +103,7 @@ async fn place(text: &str, force_path_style: bool) -> anyhow::Result<Place> {
         };
         let client = shared::store::s3::client(force_path_style).await;
         let store = Arc::new(S3Store::new(client, bucket.to_string(), String::new()));
-        return Ok(Place { store, key: key.to_string(), bucket: Some(bucket.to_string()) });
+        return Ok(Place { store, key: key.to_string(), bucket: Some(bucket.to_string()), folder: None });
     }
     let path = Path::new(text);
     let name = path.file_name().and_then(|n| n.to_str()).with_context(|| format!("`{text}` is not a file path"))?;
@@ -89,7 +111,7 @@ async fn place(text: &str, force_path_style: bool) -> anyhow::Result<Place> {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    Ok(Place { store: Arc::new(FolderStore::new(folder)), key: name.to_string(), bucket: None })
+    Ok(Place { store: Arc::new(FolderStore::new(&folder)), key: name.to_string(), bucket: None, folder: Some(folder) })
 }
 
 /// Splits `name[:version]`.
@@ -134,9 +156,15 @@ async fn run(args: Args) -> anyhow::Result<Summary> {
                 Some(mapped) => mapped.outputs.clone(),
                 None => OutputKeys::from_stem(stem, format.format),
             };
-            (Place { store: input.store.clone(), key: keys.scored.clone(), bucket: input.bucket.clone() }, keys)
+            let place = Place { store: input.store.clone(), key: keys.scored.clone(), bucket: input.bucket.clone(), folder: input.folder.clone() };
+            (place, keys)
         }
     };
+    for key in [&outputs.scored, &outputs.errors, &outputs.summary] {
+        if output.holds_same(key, &input) {
+            bail!("the output file `{key}` would overwrite the input `{}`; choose another --output", args.input);
+        }
+    }
 
     let identity = match &input.bucket {
         Some(bucket) => {

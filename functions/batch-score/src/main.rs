@@ -13,8 +13,8 @@ async fn main() -> Result<(), Error> {
         std::process::exit(batch_score::cli::main().await);
     }
     shared::logging::init();
-    let config = batch_score::Config::from_env()?;
-    let service = Arc::new(batch_score::Service::from_config(config).await?);
+    let config = shared::logging::or_exit("reading the settings", batch_score::Config::from_env());
+    let service = Arc::new(shared::logging::or_exit("opening the model registry", batch_score::Service::from_config(config).await));
     tracing::info!(
         repository = %service.config.shared.repository,
         input_prefix = %service.config.input_prefix,

@@ -19,12 +19,14 @@ use shared::Error;
 use crate::input::{PassThrough, RowError};
 
 /// Output values of one mini-batch, copied out of the tensor in its own
-/// element type so each is printed in its shortest exact form.
+/// element type so each is printed in its shortest exact form. `Text` is for
+/// the string labels that classifiers with string classes return.
 enum Numbers {
     F32(Vec<f32>),
     F64(Vec<f64>),
     I64(Vec<i64>),
     Bool(Vec<bool>),
+    Text(Vec<String>),
 }
 
 impl Numbers {
@@ -41,6 +43,7 @@ impl Numbers {
             DatumType::F64 => Numbers::F64(copy(tensor).map_err(invalid)?),
             DatumType::F16 => Numbers::F32(copy(&*tensor.cast_to::<f32>().map_err(invalid)?).map_err(invalid)?),
             DatumType::Bool => Numbers::Bool(copy(tensor).map_err(invalid)?),
+            DatumType::String => Numbers::Text(tensor.try_as_plain_ram().map_err(invalid)?.as_slice::<String>().map_err(invalid)?.to_vec()),
             _ => Numbers::I64(copy(&*tensor.cast_to::<i64>().map_err(invalid)?).map_err(invalid)?),
         })
     }
@@ -51,6 +54,7 @@ impl Numbers {
             Numbers::F64(v) => v.len(),
             Numbers::I64(v) => v.len(),
             Numbers::Bool(v) => v.len(),
+            Numbers::Text(v) => v.len(),
         }
     }
 
@@ -60,6 +64,8 @@ impl Numbers {
             Numbers::F64(v) => v[index],
             Numbers::I64(v) => v[index] as f64,
             Numbers::Bool(v) => f64::from(u8::from(v[index])),
+            // Only probability outputs are read as numbers, and those are never text.
+            Numbers::Text(_) => f64::NAN,
         }
     }
 
@@ -71,6 +77,7 @@ impl Numbers {
             Numbers::F64(v) => text.extend_from_slice(buffer.format(v[index]).as_bytes()),
             Numbers::I64(v) => text.extend_from_slice(v[index].to_string().as_bytes()),
             Numbers::Bool(v) => text.extend_from_slice(if v[index] { b"true" } else { b"false" }),
+            Numbers::Text(v) => text.extend_from_slice(v[index].as_bytes()),
         }
     }
 }

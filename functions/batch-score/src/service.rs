@@ -76,6 +76,11 @@ impl Service {
         let Some(mapped) = map_key(&event.key, &self.config.input_prefix, &self.config.output_prefix) else {
             return Ok(Outcome::Ignored(format!("key is not a file under `{}`", self.config.input_prefix)));
         };
+        // S3 allows keys such as `a/../b.csv`, which no store here can address
+        // safely. Retrying cannot change the key, so the event is dropped.
+        if let Err(err) = shared::store::validate_key(&event.key) {
+            return Ok(Outcome::Ignored(format!("{err}; rename the object to a key without such segments")));
+        }
         let store = (self.buckets)(&event.bucket);
         // NOTE: the content is read after this check, so an object replaced in
         // between is scored under the identity of the one checked here. Its own

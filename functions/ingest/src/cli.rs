@@ -18,7 +18,11 @@ use crate::service;
 
 /// Validate an ONNX model and register it as the next version.
 #[derive(Debug, Parser)]
-#[command(name = "ingest", version)]
+#[command(
+    name = "ingest",
+    version,
+    after_help = "To point the `production` alias at a registered version: ingest promote <MODEL> <VERSION>"
+)]
 struct Register {
     /// ONNX file to register.
     model: PathBuf,
@@ -32,9 +36,11 @@ struct Register {
 
 /// Point the `production` alias of a model at one of its versions.
 #[derive(Debug, Parser)]
-#[command(name = "ingest promote")]
+#[command(name = "ingest promote", bin_name = "ingest promote")]
 struct Promote {
+    /// Registry name of the model.
     model: String,
+    /// Version that `production` should serve.
     version: u64,
 }
 

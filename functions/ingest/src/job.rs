@@ -175,7 +175,10 @@ impl Ingester {
         };
         let model_name = match ModelName::parse(name) {
             Ok(model_name) => model_name,
-            Err(err) => return Ok(rejected(Rejection::InvalidSidecar(format!("{err}; rename the uploaded file")))),
+            Err(err) => {
+                let fix = "rename the uploaded file, or pass another --name to the ingest command";
+                return Ok(rejected(Rejection::InvalidName(format!("{err}; {fix}"))));
+            }
         };
         let sidecar = match sidecar_bytes.map(Sidecar::parse).transpose() {
             Ok(sidecar) => sidecar,

@@ -11,12 +11,18 @@ async fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() > 1 {
         shared::logging::init_cli();
-        let code = ingest::cli::run(args).await.map_err(|err| format!("{err:#}"))?;
+        let code = match ingest::cli::run(args).await {
+            Ok(code) => code,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                2
+            }
+        };
         std::process::exit(code);
     }
     shared::logging::init();
-    let config = ingest::Config::from_env()?;
-    let handler = Arc::new(ingest::trigger::Handler::lambda(&config).await?);
+    let config = shared::logging::or_exit("reading the settings", ingest::Config::from_env());
+    let handler = Arc::new(shared::logging::or_exit("opening the model registry", ingest::trigger::Handler::lambda(&config).await));
     tracing::info!(repository = %config.shared.repository, "ingest function started");
     run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();

@@ -72,6 +72,29 @@ impl Sidecar {
                  probability_output, samples, tolerance and metrics"
             )
         })?;
+        if let Some(features) = sidecar.features() {
+            for (index, feature) in features.iter().enumerate() {
+                if feature.name.trim().is_empty() {
+                    return Err(format!("features[{index}] has an empty name; give every input column a name"));
+                }
+                if let Some(first) = features[..index].iter().position(|f| f.name == feature.name) {
+                    return Err(format!(
+                        "features[{first}] and features[{index}] are both named `{}`; feature names must be unique",
+                        feature.name
+                    ));
+                }
+            }
+        }
+        if let Some(labels) = &sidecar.labels {
+            for (index, label) in labels.iter().enumerate() {
+                if matches!(label, ClassLabel::Text(text) if text.trim().is_empty()) {
+                    return Err(format!("labels[{index}] is empty; give every class a name"));
+                }
+                if let Some(first) = labels[..index].iter().position(|l| l == label) {
+                    return Err(format!("labels[{first}] and labels[{index}] are both `{label}`; class labels must be unique"));
+                }
+            }
+        }
         if let Some(tolerance) = sidecar.tolerance {
             if !(tolerance.absolute >= 0.0 && tolerance.relative >= 0.0) {
                 return Err(format!(
@@ -98,6 +121,18 @@ mod tests {
         let features = sidecar.features().unwrap();
         assert_eq!(features[0], Feature { name: "a".into(), unit: None });
         assert_eq!(features[1].unit.as_deref(), Some("K"));
+    }
+
+    #[test]
+    fn repeated_or_empty_names_are_rejected() {
+        let err = Sidecar::parse(br#"{"features": ["a", {"name": "a"}]}"#).unwrap_err();
+        assert!(err.contains("features[0] and features[1] are both named `a`"), "{err}");
+        let err = Sidecar::parse(br#"{"features": ["a", " "]}"#).unwrap_err();
+        assert!(err.contains("features[1] has an empty name"), "{err}");
+        let err = Sidecar::parse(br#"{"labels": ["x", "y", "x"]}"#).unwrap_err();
+        assert!(err.contains("labels[0] and labels[2] are both `x`"), "{err}");
+        let err = Sidecar::parse(br#"{"labels": [""]}"#).unwrap_err();
+        assert!(err.contains("labels[0] is empty"), "{err}");
     }
 
     #[test]

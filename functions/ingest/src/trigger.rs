@@ -87,6 +87,14 @@ impl Handler {
                 tracing::warn!(bucket = %object.bucket, key = %object.key, prefix = %self.incoming_prefix, "ignored object that is not an upload of a model or sidecar");
                 continue;
             };
+            if let Err(err) = shared::store::validate_key(&object.key) {
+                // Retrying cannot change the key, so this object is dropped.
+                tally.failed += 1;
+                let reason = format!("{err}; upload the model again under a key without such segments");
+                tracing::warn!(bucket = %object.bucket, key = %object.key, reason = %reason, "ignored an upload whose key cannot be stored");
+                results.push(json!({"status": "skipped", "key": object.key, "reason": reason}));
+                continue;
+            }
             let uploads = self.bucket(&object.bucket).await?;
             tally.last_model = Some(keys.name.clone());
             let result = self.ingester.ingest_key(&uploads, &keys, is_sidecar).await;

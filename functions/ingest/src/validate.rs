@@ -44,6 +44,10 @@ pub enum Rejection {
     #[error("{0}")]
     InvalidSidecar(String),
 
+    /// The model name, from the uploaded file's name or from `--name`.
+    #[error("{0}")]
+    InvalidName(String),
+
     #[error("tract could not load the model: {0}")]
     LoadFailed(String),
 
@@ -65,6 +69,7 @@ impl Rejection {
             Rejection::UnsupportedType(_) => "unsupported_type",
             Rejection::UnsupportedOperator(_) => "unsupported_operator",
             Rejection::InvalidSidecar(_) => "invalid_sidecar",
+            Rejection::InvalidName(_) => "invalid_name",
             Rejection::LoadFailed(_) => "load_failed",
             Rejection::SmokeFailed { .. } => "smoke_failed",
             Rejection::SampleMismatch(_) => "sample_mismatch",
@@ -178,6 +183,35 @@ fn check_output_kinds(graph: &pb::GraphProto) -> Result<(), Rejection> {
         }
     }
     Ok(())
+}
+
+/// Checks that sidecar labels match the output that gives one probability
+/// per class, so a wrong list is not silently ignored or misaligned.
+fn check_label_count(outputs: &[TensorSpec], count: usize, probability_output: Option<&str>) -> Result<(), Rejection> {
+    let describe = || outputs.iter().map(|o| format!("`{}` {:?}", o.name, o.shape)).collect::<Vec<_>>().join(", ");
+    let floating = |o: &TensorSpec| matches!(o.datatype, DataType::Fp16 | DataType::Fp32 | DataType::Fp64);
+    let tables: Vec<&TensorSpec> = outputs.iter().filter(|o| floating(o) && o.shape.len() == 2).collect();
+    // The named output, else one with a column per label, else the only
+    // floating point table with several columns, whose width then goes into
+    // the message. A one-column table is a regressor's output.
+    let candidate = match probability_output {
+        Some(name) => outputs.iter().find(|o| o.name == name),
+        None => tables.iter().find(|o| o.shape[1] == count as i64).or(tables.first().filter(|o| tables.len() == 1 && o.shape[1] != 1)).copied(),
+    };
+    match candidate {
+        Some(output) => match output.shape.get(1) {
+            Some(&columns) if columns >= 0 && columns as usize != count => Err(Rejection::InvalidSidecar(format!(
+                "`labels` has {count} classes but the probability output `{}` has {columns} columns; list one label per column",
+                output.name
+            ))),
+            _ => Ok(()),
+        },
+        None => Err(Rejection::InvalidSidecar(format!(
+            "`labels` has {count} classes but no output gives {count} class probabilities (outputs: {}); \
+             remove `labels` for a regressor, list one label per probability column, or name that output in `probability_output`",
+            describe()
+        ))),
+    }
 }
 
 /// Class labels declared by a classifier node of the model, if any.
@@ -480,6 +514,9 @@ pub fn validate(name: &ModelName, bytes: &[u8], sidecar: Option<&Sidecar>, max_b
         if !model.outputs.iter().any(|s| &s.name == output) {
             return Err(Rejection::InvalidSidecar(format!("probability_output `{output}` is not an output of the model")));
         }
+    }
+    if let Some(labels) = sidecar.and_then(|s| s.labels.as_ref()) {
+        check_label_count(&model.outputs, labels.len(), probability_output.as_deref())?;
     }
 
     let (samples_checked, max_abs_error) = match sidecar {

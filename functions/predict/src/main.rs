@@ -8,8 +8,8 @@ use lambda_http::{run, service_fn, Error};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
-    let config = predict::Config::from_env()?;
-    let service = Arc::new(predict::Service::new(config).await?);
+    let config = shared::logging::or_exit("reading the settings", predict::Config::from_env());
+    let service = Arc::new(shared::logging::or_exit("opening the model registry", predict::Service::new(config).await));
     tracing::info!(repository = %service.config.shared.repository, "predict function started");
     run(service_fn(move |event| {
         let service = service.clone();

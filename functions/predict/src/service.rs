@@ -242,9 +242,10 @@ impl Service {
                     spec.name, spec.shape, input.shape
                 )));
             }
+            let shape: Vec<usize> = input.shape.iter().map(|&d| d as usize).collect();
             let values = match (input.binary_data_size()?, input.data) {
                 (Some(size), _) => Values::from_le_bytes(&input.name, datatype, count, cursor.take(&input.name, size)?)?,
-                (None, Some(data)) => Values::from_json(&input.name, datatype, count, data.get())?,
+                (None, Some(data)) => Values::from_json(&input.name, datatype, &shape, data.get())?,
                 (None, None) => {
                     return Err(ApiError::bad_request(format!(
                         "input `{}` has neither `data` nor a binary_data_size parameter",
@@ -252,7 +253,6 @@ impl Service {
                     )))
                 }
             };
-            let shape: Vec<usize> = input.shape.iter().map(|&d| d as usize).collect();
             tensors[index] = Some(values.into_tensor(&shape)?);
         }
         cursor.finish()?;

@@ -12,6 +12,20 @@ use sha2::{Digest, Sha256};
 use super::{validate_key, Listing, ObjectInfo, ObjectReader, ObjectStore, Upload};
 use crate::error::{Error, Result};
 
+/// Creates a temporary file that becomes a stored object when renamed. It is
+/// created readable by all, less the umask, as a plain file would be, because
+/// tempfile's own default of owner-only would hide registry and result files
+/// from other users of the folder.
+fn new_temp(parent: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(parent)
+}
+
 #[derive(Debug, Clone)]
 pub struct FolderStore {
     root: PathBuf,
@@ -70,7 +84,7 @@ impl FolderStore {
     /// Writes `body` to a temporary file in `parent`, synced to disk.
     async fn write_temp(parent: PathBuf, body: Bytes) -> std::io::Result<tempfile::NamedTempFile> {
         tokio::task::spawn_blocking(move || {
-            let mut file = tempfile::NamedTempFile::new_in(&parent)?;
+            let mut file = new_temp(&parent)?;
             std::io::Write::write_all(&mut file, &body)?;
             file.as_file().sync_all()?;
             Ok(file)
@@ -210,7 +224,7 @@ impl ObjectStore for FolderStore {
         let path = self.path(key)?;
         let location = path.display().to_string();
         let parent = Self::parent_of(&path).await?;
-        let temp = tempfile::NamedTempFile::new_in(&parent).map_err(|err| Error::storage("write", location.clone(), err))?;
+        let temp = new_temp(&parent).map_err(|err| Error::storage("write", location.clone(), err))?;
         let (file, temp_path) = temp.into_parts();
         Ok(Box::new(FileUpload {
             file: tokio::io::BufWriter::new(tokio::fs::File::from_std(file)),
@@ -267,6 +281,22 @@ mod tests {
         assert_eq!(listing.prefixes, vec!["1".to_string()]);
         assert_eq!(listing.objects, vec!["aliases.json".to_string()]);
         assert_eq!(store.list("absent/").await.unwrap(), Listing::default());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn stored_files_follow_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let umask = status.lines().find_map(|line| line.strip_prefix("Umask:")).unwrap().trim();
+        let umask = u32::from_str_radix(umask, 8).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = FolderStore::new(dir.path());
+
+        store.put("m/aliases.json", Bytes::from_static(b"{}")).await.unwrap();
+
+        let mode = std::fs::metadata(dir.path().join("m/aliases.json")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666 & !umask);
     }
 
     #[tokio::test]
