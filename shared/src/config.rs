@@ -146,3 +146,13 @@ mod tests {
         assert!(err.to_string().contains("MODEL_REPOSITORY"), "{err}");
     }
 }
+
+/// Exits with status 2 and a hint when the process was started outside a
+/// Lambda runtime, where the runtime client would panic on the first missing
+/// variable. `local_use` is the hint on running the function locally.
+pub fn require_lambda_runtime(local_use: &str) {
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        eprintln!("error: AWS_LAMBDA_RUNTIME_API is not set, so this is not a Lambda runtime; {local_use}");
+        std::process::exit(2);
+    }
+}

@@ -56,9 +56,11 @@ impl<'a> RowLayout<'a> {
         let before = values.len();
         match instance {
             Value::Object(object) => self.push_named(values, row, object)?,
-            Value::Array(_) => values
-                .push_json(instance)
-                .map_err(|reason| Error::invalid_input(format!("instance {row}: {reason}")))?,
+            Value::Array(_) => {
+                check_nesting(instance, &self.row_shape, &mut Vec::new())
+                    .map_err(|reason| Error::invalid_input(format!("instance {row}: {reason}")))?;
+                values.push_json(instance).map_err(|reason| Error::invalid_input(format!("instance {row}: {reason}")))?
+            }
             other => {
                 return Err(Error::invalid_input(format!(
                     "instance {row} is {other}; send an array of {} numbers or an object of named features",
@@ -263,6 +265,39 @@ pub fn feature_list(features: &[Feature]) -> String {
     features.iter().map(|f| format!("`{}`", f.name)).collect::<Vec<_>>().join(", ")
 }
 
+/// Checks that a row given as a JSON array is flat, or nested exactly as
+/// `shape`, so that ragged rows are not silently read in the wrong order.
+fn check_nesting(value: &Value, shape: &[usize], path: &mut Vec<usize>) -> std::result::Result<(), String> {
+    let Value::Array(items) = value else { return Ok(()) };
+    let place = |path: &[usize]| path.iter().map(|i| format!("[{i}]")).collect::<String>();
+    if path.is_empty() && items.iter().all(|item| !item.is_array()) {
+        return Ok(());
+    }
+    let depth = path.len();
+    match shape.get(depth) {
+        None => Err(format!("element {} is an array where a number is expected", place(path))),
+        Some(&length) if items.len() != length => Err(format!(
+            "array {} has {} elements but the row shape {shape:?} needs {length} there; send a flat array or arrays nested as that shape",
+            if path.is_empty() { "at the top".to_string() } else { place(path) },
+            items.len()
+        )),
+        Some(_) => {
+            for (index, item) in items.iter().enumerate() {
+                path.push(index);
+                let last_level = depth + 1 == shape.len();
+                if item.is_array() || !last_level {
+                    if !item.is_array() {
+                        return Err(format!("element {} is a number where an array is expected", place(path)));
+                    }
+                    check_nesting(item, shape, path)?;
+                }
+                path.pop();
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Index of the output holding class probabilities, when the manifest has
 /// labels: the one it names, or else the first floating point output with one
 /// column per label.
@@ -366,6 +401,27 @@ mod tests {
         assert!(missing.contains("no column for feature `b`"), "{missing}");
         let repeated = layout.feature_columns(["a", "b", "a"]).unwrap_err();
         assert!(repeated.contains("column `a` more than once"), "{repeated}");
+    }
+
+    #[test]
+    fn ragged_array_rows_are_rejected() {
+        let manifest = manifest();
+        let layout = RowLayout::new(&manifest, &manifest.inputs).unwrap();
+        let mut values = layout.new_values(2).unwrap();
+        layout.push_json_row(&mut values, 0, &serde_json::json!([1, 2])).unwrap();
+        assert_eq!(values, Values::F32(vec![1.0, 2.0]));
+
+        let cases = [
+            (serde_json::json!([[1], [2]]), "element [0] is an array where a number is expected"),
+            (serde_json::json!([[1, 2]]), "array at the top has 1 elements but the row shape [2] needs 2 there"),
+            (serde_json::json!([1, [2]]), "element [1] is an array where a number is expected"),
+        ];
+        for (row, reason) in cases {
+            let err = layout.push_json_row(&mut values, 3, &row).unwrap_err().to_string();
+            assert!(err.contains("instance 3"), "{err}");
+            assert!(err.contains(reason), "{row}: {err}");
+        }
+        assert_eq!(values.len(), 2);
     }
 
     #[test]

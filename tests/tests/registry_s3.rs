@@ -182,6 +182,20 @@ async fn stopped_server_is_unavailable_not_missing() {
 }
 
 #[tokio::test]
+async fn missing_bucket_is_reported() {
+    let server = S3Server::start();
+    let store = S3Store::new(server.client(), "no-such-bucket".into(), String::new());
+
+    let err = store.get("esol-solubility/aliases.json").await.unwrap_err();
+
+    let message = err.chain();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{message}");
+    assert!(message.contains("S3 answered NoSuchBucket (HTTP 404)"), "{message}");
+    assert!(message.contains("check the bucket name"), "{message}");
+    assert!(!message.contains("raw: Response"), "{message}");
+}
+
+#[tokio::test]
 async fn folder_registry_matches_s3_registry() {
     let dir = tempfile::tempdir().unwrap();
     RegistryFiles::standard().write_to_folder(dir.path());

@@ -12,6 +12,7 @@ async fn main() -> Result<(), Error> {
         shared::logging::init_cli();
         std::process::exit(batch_score::cli::main().await);
     }
+    shared::config::require_lambda_runtime("score a file with `batch-score <file> --model <name>`, or see `batch-score --help`");
     shared::logging::init();
     let config = shared::logging::or_exit("reading the settings", batch_score::Config::from_env());
     let service = Arc::new(shared::logging::or_exit("opening the model registry", batch_score::Service::from_config(config).await));

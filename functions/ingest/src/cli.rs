@@ -44,13 +44,20 @@ struct Promote {
     version: u64,
 }
 
+async fn open_services() -> anyhow::Result<(Config, service::Services)> {
+    let config = Config::from_env().context("invalid configuration")?;
+    let services = service::Services::new(&config).await?;
+    Ok((config, services))
+}
+
 /// Runs the command line and returns the process exit code: 0 when the model
 /// was registered (or already was), 1 when it was rejected.
 pub async fn run(args: Vec<String>) -> anyhow::Result<i32> {
-    let config = Config::from_env().context("invalid configuration")?;
-    let services = service::Services::new(&config).await?;
+    // Arguments are parsed before the settings are read, so `--help` works
+    // without MODEL_REPOSITORY.
     if args.get(1).map(String::as_str) == Some("promote") {
         let promote = Promote::parse_from(args.iter().skip(1));
+        let (_, services) = open_services().await?;
         let name = ModelName::parse(&promote.model)?;
         services.ingester.registrar.promote(&name, promote.version).await.with_context(|| {
             format!("failed to promote model `{}` version {}", promote.model, promote.version)
@@ -60,6 +67,7 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<i32> {
     }
 
     let register = Register::parse_from(&args);
+    let (config, services) = open_services().await?;
     let bytes = std::fs::read(&register.model).with_context(|| format!("failed to read `{}`", register.model.display()))?;
     let sidecar = match &register.metadata {
         Some(path) => Some(std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?),

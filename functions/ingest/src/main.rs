@@ -20,6 +20,7 @@ async fn main() -> Result<(), Error> {
         };
         std::process::exit(code);
     }
+    shared::config::require_lambda_runtime("register a model with `ingest <file.onnx> --name <model>`, or see `ingest --help`");
     shared::logging::init();
     let config = shared::logging::or_exit("reading the settings", ingest::Config::from_env());
     let handler = Arc::new(shared::logging::or_exit("opening the model registry", ingest::trigger::Handler::lambda(&config).await));

@@ -86,11 +86,15 @@ impl Sidecar {
             }
         }
         if let Some(labels) = &sidecar.labels {
+            if labels.len() < 2 {
+                return Err(format!("`labels` lists {} class; a classifier has at least two, and a regressor has none", labels.len()));
+            }
             for (index, label) in labels.iter().enumerate() {
                 if matches!(label, ClassLabel::Text(text) if text.trim().is_empty()) {
                     return Err(format!("labels[{index}] is empty; give every class a name"));
                 }
-                if let Some(first) = labels[..index].iter().position(|l| l == label) {
+                // Labels become column names and JSON keys, so 1 and "1" clash.
+                if let Some(first) = labels[..index].iter().position(|l| l.to_string() == label.to_string()) {
                     return Err(format!("labels[{first}] and labels[{index}] are both `{label}`; class labels must be unique"));
                 }
             }
@@ -131,8 +135,12 @@ mod tests {
         assert!(err.contains("features[1] has an empty name"), "{err}");
         let err = Sidecar::parse(br#"{"labels": ["x", "y", "x"]}"#).unwrap_err();
         assert!(err.contains("labels[0] and labels[2] are both `x`"), "{err}");
-        let err = Sidecar::parse(br#"{"labels": [""]}"#).unwrap_err();
+        let err = Sidecar::parse(br#"{"labels": ["", "b"]}"#).unwrap_err();
         assert!(err.contains("labels[0] is empty"), "{err}");
+        let err = Sidecar::parse(br#"{"labels": [1, "1"]}"#).unwrap_err();
+        assert!(err.contains("labels[0] and labels[1] are both `1`"), "{err}");
+        let err = Sidecar::parse(br#"{"labels": ["a"]}"#).unwrap_err();
+        assert!(err.contains("`labels` lists 1 class"), "{err}");
     }
 
     #[test]

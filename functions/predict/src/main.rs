@@ -7,6 +7,7 @@ use lambda_http::{run, service_fn, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    shared::config::require_lambda_runtime("run it with `cargo lambda watch -p predict` (see the README)");
     shared::logging::init();
     let config = shared::logging::or_exit("reading the settings", predict::Config::from_env());
     let service = Arc::new(shared::logging::or_exit("opening the model registry", predict::Service::new(config).await));

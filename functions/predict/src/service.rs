@@ -433,7 +433,7 @@ fn read_body(request: &ApiRequest, kind: BodyKind) -> Result<std::borrow::Cow<'_
     let accepted = match media_type.as_deref() {
         None | Some("") | Some("application/json") => true,
         Some("application/octet-stream") => kind == BodyKind::Infer && request.inference_header_length.is_some(),
-        Some(other) => kind == BodyKind::Infer && other.ends_with("+json"),
+        Some(other) => other.ends_with("+json"),
     };
     if !accepted {
         let sent = request.content_type.as_deref().unwrap_or_default();

@@ -61,20 +61,36 @@ fn is_condition_failed<E: ProvideErrorMetadata>(err: &SdkError<E, aws_sdk_s3::co
 fn is_not_found<E: ProvideErrorMetadata>(err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool {
     match err {
         SdkError::ServiceError(service) => {
-            matches!(service.err().code(), Some("NoSuchKey" | "NotFound")) || service.raw().status().as_u16() == 404
+            // A missing bucket is also a 404, but it is a setup error to report,
+            // not an absent object.
+            let code = service.err().code();
+            code != Some("NoSuchBucket") && (matches!(code, Some("NoSuchKey" | "NotFound")) || service.raw().status().as_u16() == 404)
         }
         _ => false,
     }
 }
 
 /// Converts an SDK error to an error whose message includes S3's own code and
-/// message, which `DisplayErrorContext` prints in full.
-fn storage_error<E, R>(action: &'static str, location: String, err: SdkError<E, R>) -> Error
+/// message. Only errors without them (timeouts, connection failures) are
+/// printed in full by `DisplayErrorContext`, whose output for a service error
+/// would include the raw response.
+fn storage_error<E>(action: &'static str, location: String, err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Error
 where
-    E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
 {
-    let detail = aws_sdk_s3::error::DisplayErrorContext(&err).to_string();
+    let detail = match &err {
+        SdkError::ServiceError(service) if service.err().code().is_some() => {
+            let status = service.raw().status().as_u16();
+            let code = service.err().code().unwrap_or_default();
+            let hint = match code {
+                "NoSuchBucket" => "; check the bucket name in the s3:// location",
+                "AccessDenied" => "; check the function's IAM role or the credentials in the environment",
+                _ => "",
+            };
+            format!("S3 answered {code} (HTTP {status}): {}{hint}", service.err().message().unwrap_or("no message"))
+        }
+        _ => aws_sdk_s3::error::DisplayErrorContext(&err).to_string(),
+    };
     Error::storage(action, location, detail)
 }
 
