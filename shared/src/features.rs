@@ -51,8 +51,17 @@ impl<'a> RowLayout<'a> {
 
     /// Appends one row given as JSON: an array (nested or flat) of numbers, or
     /// an object of named features in any order. `row` numbers the row in
-    /// messages, starting at 0.
+    /// messages, starting at 0. On error nothing of the row is kept.
     pub fn push_json_row(&self, values: &mut Values, row: usize, instance: &Value) -> Result<()> {
+        let before = values.len();
+        let result = self.push_json_row_unchecked(values, row, instance);
+        if result.is_err() {
+            values.truncate(before);
+        }
+        result
+    }
+
+    fn push_json_row_unchecked(&self, values: &mut Values, row: usize, instance: &Value) -> Result<()> {
         let before = values.len();
         match instance {
             Value::Object(object) => self.push_named(values, row, object)?,
@@ -70,7 +79,6 @@ impl<'a> RowLayout<'a> {
         }
         let pushed = values.len() - before;
         if pushed != self.row_len {
-            values.truncate(before);
             return Err(Error::invalid_input(format!(
                 "instance {row} has {pushed} values but input `{}` takes {} per row (shape {:?})",
                 self.input.name, self.row_len, self.input.shape
@@ -415,6 +423,8 @@ mod tests {
             (serde_json::json!([[1], [2]]), "element [0] is an array where a number is expected"),
             (serde_json::json!([[1, 2]]), "array at the top has 1 elements but the row shape [2] needs 2 there"),
             (serde_json::json!([1, [2]]), "element [1] is an array where a number is expected"),
+            (serde_json::json!([1, "2"]), "\"2\" is not a number"),
+            (serde_json::json!({"a": 1}), "missing feature `b`"),
         ];
         for (row, reason) in cases {
             let err = layout.push_json_row(&mut values, 3, &row).unwrap_err().to_string();
