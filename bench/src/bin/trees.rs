@@ -12,20 +12,7 @@ use shared::runtime::LoadedModel;
 use tract_onnx::prelude::*;
 
 fn rows(csv: &str, count: usize) -> Vec<f32> {
-    let text = std::fs::read_to_string(csv).expect("read the test split");
-    let parsed: Vec<[f32; 6]> = text
-        .lines()
-        .skip(1)
-        .map(|line| {
-            let fields: Vec<&str> = line.rsplitn(10, ',').collect();
-            let mut row = [0f32; 6];
-            for (i, field) in fields[3..9].iter().rev().enumerate() {
-                row[i] = field.parse().expect("numeric descriptor");
-            }
-            row
-        })
-        .collect();
-    parsed.iter().cycle().take(count).flatten().copied().collect()
+    maas_bench::read_descriptor_rows(csv).iter().cycle().take(count).flatten().copied().collect()
 }
 
 fn median(iterations: usize, mut work: impl FnMut()) -> Duration {

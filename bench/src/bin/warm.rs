@@ -24,23 +24,6 @@ use tract_onnx::prelude::*;
 
 const MODEL: &str = "esol-solubility";
 
-/// Reads the six descriptor columns of the test split.
-fn read_rows(csv: &str) -> Vec<[f32; 6]> {
-    let text = std::fs::read_to_string(csv).expect("read the test split");
-    text.lines()
-        .skip(1)
-        .map(|line| {
-            // Compound names may hold quoted commas, so count from the right.
-            let fields: Vec<&str> = line.rsplitn(10, ',').collect();
-            let mut row = [0f32; 6];
-            for (i, field) in fields[3..9].iter().rev().enumerate() {
-                row[i] = field.parse().expect("numeric descriptor");
-            }
-            row
-        })
-        .collect()
-}
-
 /// Request fields that a hand-written handler needs for this model.
 #[derive(Deserialize)]
 struct MinimalRequest {
@@ -111,7 +94,7 @@ where
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let registry = PathBuf::from(&args[1]);
-    let rows = read_rows(&args[2]);
+    let rows = maas_bench::read_descriptor_rows(&args[2]);
     let iterations: usize = args[3].parse().expect("iteration count");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 

@@ -151,9 +151,9 @@ async fn run(args: Args) -> anyhow::Result<Summary> {
             // Results keep the input's format, so a name that says otherwise
             // would mislabel the file.
             if let Some((_, named)) = split_format(&output.key).filter(|(_, named)| named.format != format.format || named.gzip) {
-                let wanted = format.format.extension();
+                let expected = format.format.extension();
                 let named = format!("{}{}", named.format.extension(), if named.gzip { ".gz" } else { "" });
-                bail!("--output `{text}` names a .{named} file, but the results of this input are uncompressed .{wanted}; name it `<name>.out.{wanted}`");
+                bail!("--output `{text}` names a .{named} file, but the results of this input are uncompressed .{expected}; name it `<name>.out.{expected}`");
             }
             let keys = outputs_beside(&output.key, format.format);
             (output, keys)
