@@ -65,11 +65,10 @@ impl<'a> RowLayout<'a> {
         let before = values.len();
         match instance {
             Value::Object(object) => self.push_named(values, row, object)?,
-            Value::Array(_) => {
-                check_nesting(instance, &self.row_shape, &mut Vec::new())
-                    .map_err(|reason| Error::invalid_input(format!("instance {row}: {reason}")))?;
-                values.push_json(instance).map_err(|reason| Error::invalid_input(format!("instance {row}: {reason}")))?
-            }
+            Value::Array(_) => self.push_json_array(values, instance).map_err(|err| match err {
+                RowArrayError::Invalid(reason) => Error::invalid_input(format!("instance {row}: {reason}")),
+                RowArrayError::Count(pushed) => self.count_error(&format!("instance {row}"), pushed),
+            })?,
             other => {
                 return Err(Error::invalid_input(format!(
                     "instance {row} is {other}; send an array of {} numbers or an object of named features",
@@ -79,12 +78,33 @@ impl<'a> RowLayout<'a> {
         }
         let pushed = values.len() - before;
         if pushed != self.row_len {
-            return Err(Error::invalid_input(format!(
-                "instance {row} has {pushed} values but input `{}` takes {} per row (shape {:?})",
-                self.input.name, self.row_len, self.input.shape
-            )));
+            return Err(self.count_error(&format!("instance {row}"), pushed));
         }
         Ok(())
+    }
+
+    /// Appends one row given as a JSON array, flat or nested as the row
+    /// shape. On error nothing of the row is kept.
+    pub fn push_json_array(&self, values: &mut Values, array: &Value) -> std::result::Result<(), RowArrayError> {
+        check_nesting(array, &self.row_shape, &mut Vec::new()).map_err(RowArrayError::Invalid)?;
+        let before = values.len();
+        let result = match values.push_json(array) {
+            Err(reason) => Err(RowArrayError::Invalid(reason)),
+            Ok(()) if values.len() - before != self.row_len => Err(RowArrayError::Count(values.len() - before)),
+            Ok(()) => Ok(()),
+        };
+        if result.is_err() {
+            values.truncate(before);
+        }
+        result
+    }
+
+    /// Builds the message for a row of `pushed` values, named `what`.
+    pub fn count_error(&self, what: &str, pushed: usize) -> Error {
+        Error::invalid_input(format!(
+            "{what} has {pushed} values but input `{}` takes {} per row (shape {:?})",
+            self.input.name, self.row_len, self.input.shape
+        ))
     }
 
     fn push_named(&self, values: &mut Values, row: usize, object: &Map<String, Value>) -> Result<()> {
@@ -271,6 +291,15 @@ impl std::fmt::Display for FieldError {
 
 pub fn feature_list(features: &[Feature]) -> String {
     features.iter().map(|f| format!("`{}`", f.name)).collect::<Vec<_>>().join(", ")
+}
+
+/// Reason a JSON array could not be read as one row.
+#[derive(Debug)]
+pub enum RowArrayError {
+    /// An invalid value or nesting, with a message that names it.
+    Invalid(String),
+    /// The array has this many values, not one row's worth.
+    Count(usize),
 }
 
 /// Checks that a row given as a JSON array is flat, or nested exactly as

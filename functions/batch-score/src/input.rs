@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read};
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use shared::features::RowLayout;
+use shared::features::{RowArrayError, RowLayout};
 use shared::tensor::Values;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
@@ -130,6 +130,20 @@ pub struct Chunk {
 }
 
 impl Chunk {
+    /// Creates an empty chunk with room for `max_rows` rows.
+    fn new(layout: &RowLayout<'_>, max_rows: usize, location: &str) -> Result<Self, JobError> {
+        let values = layout
+            .new_values(max_rows)
+            .map_err(|err| JobError::Internal { location: location.to_string(), reason: err.to_string() })?;
+        Ok(Chunk {
+            values,
+            rows: Vec::with_capacity(max_rows),
+            lines: Vec::with_capacity(max_rows),
+            ids: Vec::with_capacity(max_rows),
+            errors: Vec::new(),
+        })
+    }
+
     /// Rows read into this chunk, good and bad.
     pub fn rows_read(&self) -> u64 {
         (self.rows.len() + self.errors.len()) as u64
@@ -215,13 +229,7 @@ fn csv_error(location: &str, err: csv::Error) -> JobError {
 
 impl RowSource for CsvSource {
     fn next_chunk(&mut self, layout: &RowLayout<'_>, max_rows: usize) -> Result<Option<Chunk>, JobError> {
-        let mut chunk = Chunk {
-            values: layout.new_values(max_rows).map_err(|err| JobError::Internal { location: self.location.clone(), reason: err.to_string() })?,
-            rows: Vec::with_capacity(max_rows),
-            lines: Vec::with_capacity(max_rows),
-            ids: Vec::with_capacity(max_rows),
-            errors: Vec::new(),
-        };
+        let mut chunk = Chunk::new(layout, max_rows, &self.location)?;
         let mut record = csv::ByteRecord::new();
         while chunk.rows_read() < max_rows as u64 {
             match self.reader.read_byte_record(&mut record) {
@@ -309,13 +317,7 @@ impl JsonlSource {
 
 impl RowSource for JsonlSource {
     fn next_chunk(&mut self, layout: &RowLayout<'_>, max_rows: usize) -> Result<Option<Chunk>, JobError> {
-        let mut chunk = Chunk {
-            values: layout.new_values(max_rows).map_err(|err| JobError::Internal { location: self.location.clone(), reason: err.to_string() })?,
-            rows: Vec::with_capacity(max_rows),
-            lines: Vec::with_capacity(max_rows),
-            ids: Vec::with_capacity(max_rows),
-            errors: Vec::new(),
-        };
+        let mut chunk = Chunk::new(layout, max_rows, &self.location)?;
         while chunk.rows_read() < max_rows as u64 {
             let (more, too_long) = self.read_line()?;
             if !more {
@@ -359,15 +361,12 @@ fn parse_json_row(layout: &RowLayout<'_>, values: &mut Values, line: &[u8]) -> R
     });
     match object.remove("inputs") {
         Some(inputs) => {
-            let before = values.len();
-            if let Err(reason) = values.push_json(&inputs) {
-                values.truncate(before);
-                return Err((id, Some("inputs".into()), reason));
-            }
-            let pushed = values.len() - before;
-            if pushed != layout.row_len {
-                values.truncate(before);
-                let reason = format!("`inputs` has {pushed} values but input `{}` takes {} per row", layout.input.name, layout.row_len);
+            let reason = match layout.push_json_array(values, &inputs) {
+                Ok(()) => None,
+                Err(RowArrayError::Invalid(reason)) => Some(reason),
+                Err(RowArrayError::Count(pushed)) => Some(layout.count_error("`inputs`", pushed).to_string()),
+            };
+            if let Some(reason) = reason {
                 return Err((id, Some("inputs".into()), reason));
             }
         }
@@ -473,5 +472,21 @@ mod tests {
         assert!(chunk.errors[0].reason.contains("longer than"), "{:?}", chunk.errors[0]);
         assert_eq!(chunk.lines, vec![2]);
         assert_eq!(chunk.values, Values::F32(vec![1.0, 2.0]));
+    }
+
+    #[test]
+    fn ragged_jsonl_inputs_are_bad_rows() {
+        let manifest = manifest();
+        let layout = RowLayout::new(&manifest, &manifest.inputs).unwrap();
+        let lines = "{\"inputs\": [[1], [2]]}\n{\"inputs\": [1, 2, 3]}\n{\"inputs\": [[3, 4]]}\n{\"inputs\": [5, 6]}\n";
+        let jsonl = InputFormat { format: Format::Jsonl, gzip: false };
+        let (mut source, _) = open(jsonl, csv(lines), &layout, "k.jsonl").unwrap();
+        let chunk = source.next_chunk(&layout, 10).unwrap().unwrap();
+        assert_eq!(chunk.errors.len(), 3, "{:?}", chunk.errors);
+        assert!(chunk.errors[0].reason.contains("element [0] is an array where a number is expected"), "{:?}", chunk.errors[0]);
+        assert!(chunk.errors[1].reason.contains("`inputs` has 3 values but input `x` takes 2 per row"), "{:?}", chunk.errors[1]);
+        assert!(chunk.errors[2].reason.contains("array at the top has 1 elements"), "{:?}", chunk.errors[2]);
+        assert_eq!(chunk.lines, vec![4]);
+        assert_eq!(chunk.values, Values::F32(vec![5.0, 6.0]));
     }
 }
